@@ -1,0 +1,10 @@
+//! The pure domain: value types and the rules Sentry applies to them.
+//!
+//! Nothing in here touches the disk, the network or the clock (callers pass the time in), so every
+//! rule can be unit-tested exhaustively. The store, the API and the pipeline build on these types.
+
+pub mod activity;
+pub mod environment;
+pub mod time;
+pub mod token;
+pub mod version;
