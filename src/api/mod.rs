@@ -1,0 +1,153 @@
+//! The HTTP layer: Sentry's web API subset that sentry-cli uses, plus health.
+//!
+//! Handlers only translate: they parse a wire struct, call `core` inside one store transaction,
+//! and render Sentry's JSON. Errors leave as [`error::ApiError`], always JSON with `detail`.
+//! One `router` builds every route; JSON routes get a small body limit.
+
+pub mod auth;
+pub mod deploys;
+pub mod error;
+pub mod extract;
+pub mod meta;
+pub mod releases;
+pub mod render;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+
+use crate::core::release::Cursor;
+use crate::store::Store;
+use crate::store::tokens::Token;
+use extract::QueryPairs;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// The externally reachable base URL (embedded in tokens, used in `Link` headers).
+    pub public_url: Arc<str>,
+    /// Largest JSON body accepted.
+    pub max_json_body: usize,
+    /// When each token last had its `date_last_used` written, to write it at most once a
+    /// minute instead of on every request.
+    token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, public_url: String, max_json_body: usize) -> Self {
+        AppState {
+            store,
+            public_url: public_url.trim_end_matches('/').into(),
+            max_json_body,
+            token_touches: Default::default(),
+        }
+    }
+
+    /// Records that a token was used, off the request path and at most once a minute.
+    pub fn note_token_use(&self, token: &Token) {
+        let due = {
+            let mut touches = self.token_touches.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            match touches.get(&token.id) {
+                Some(last) if now.duration_since(*last) < Duration::from_secs(60) => false,
+                _ => {
+                    touches.insert(token.id, now);
+                    true
+                }
+            }
+        };
+        if due {
+            let store = self.store.clone();
+            let id = token.id;
+            tokio::spawn(async move {
+                let now = chrono::Utc::now();
+                let minute_ago = crate::model::time::format(now - chrono::Duration::seconds(60));
+                let now = crate::model::time::format(now);
+                let result = store
+                    .write(move |tx| crate::store::tokens::touch(tx, id, &now, &minute_ago))
+                    .await;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "could not record token use");
+                }
+            });
+        }
+    }
+}
+
+/// Builds every route.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/organizations/", get(meta::organizations))
+        .route("/organizations/{org}/", get(meta::organization))
+        .route("/organizations/{org}/projects/", get(meta::projects))
+        .route(
+            "/organizations/{org}/releases/",
+            get(releases::list).post(releases::create),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/",
+            get(releases::get)
+                .put(releases::update)
+                .delete(releases::delete),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/deploys/",
+            get(deploys::list).post(deploys::create),
+        )
+        .route(
+            "/projects/{org}/{project}/releases/",
+            get(releases::list_for_project),
+        )
+        .layer(DefaultBodyLimit::max(state.max_json_body));
+    Router::new()
+        .route("/healthz", get(meta::healthz))
+        // sentry-cli's token check; outside `nest` because a nested "/" would not match the
+        // trailing slash.
+        .route("/api/0/", get(meta::index))
+        .nest("/api/0", api)
+        .fallback(error::fallback)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Sentry's `Link` header for a page: the CLI reads only `rel="next"`'s `results` and `cursor`.
+pub fn link_header(
+    public_url: &str,
+    path: &str,
+    query: &QueryPairs,
+    prev: Cursor,
+    next: Cursor,
+) -> String {
+    let rest: Vec<String> = query
+        .0
+        .iter()
+        .filter(|(k, _)| k != "cursor")
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    let base = format!("{public_url}{path}?{}", rest.join("&"));
+    let part = |c: Cursor, rel: &str| {
+        format!(
+            "<{base}&cursor={c}>; rel=\"{rel}\"; results=\"{}\"; cursor=\"{c}\"",
+            c.has_results
+        )
+    };
+    format!("{}, {}", part(prev, "previous"), part(next, "next"))
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,154 @@
+//! The command line.
+//!
+//! `serve` runs the daemon. `token` and `projects` are admin commands that work on the data dir
+//! directly, daemon running or not. Everything else is a client of the daemon's HTTP API and
+//! mirrors sentry-cli's verbs where they overlap, with human tables by default and `--json`
+//! for scripts.
+
+mod admin;
+mod client;
+mod deploys;
+mod output;
+mod releases;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+pub use client::{Client, ClientOptions};
+
+/// Everything that can make a command fail; printed as one line by `main`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The config file is missing or invalid.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The daemon answered with an error.
+    #[error("{detail} (HTTP {status})")]
+    Api { status: u16, detail: String },
+    /// The daemon could not be reached.
+    #[error(
+        "cannot reach shiplog at {url}: {reason}. Is the daemon running (`shiplog serve`)? Set SHIPLOG_URL if it listens elsewhere"
+    )]
+    Connect { url: String, reason: String },
+    /// Something the user has to supply or fix.
+    #[error("{0}")]
+    Usage(String),
+    /// A domain rule refused the operation.
+    #[error(transparent)]
+    Core(#[from] crate::core::CoreError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The daemon itself failed.
+    #[error("{0:#}")]
+    Daemon(anyhow::Error),
+}
+
+impl CliError {
+    /// `true` for a write to a closed pipe, which `main` treats as success.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shiplog",
+    version,
+    about = "Self-hosted release tracking: Sentry's Releases, fed by git hooks, GitHub and CI"
+)]
+pub struct Cli {
+    /// Config file (YAML). Without one, shiplog runs on its embedded defaults.
+    #[arg(long, global = true, env = "SHIPLOG_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the config's `data_dir`).
+    #[arg(long, global = true, env = "SHIPLOG_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (stop with Ctrl-C or SIGTERM).
+    Serve(ServeArgs),
+    /// Create, list and revoke API tokens (works on the data dir directly).
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Add and list projects (works on the data dir directly).
+    #[command(subcommand)]
+    Projects(admin::ProjectCommand),
+    /// Manage releases.
+    Releases(releases::ReleasesArgs),
+    /// Record and list deploys of a release.
+    Deploys(deploys::DeploysArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8740 (port 0 picks a free one).
+    #[arg(long, env = "SHIPLOG_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+}
+
+/// Loads the config and applies the command-line overrides.
+fn load_config(cli: &Cli, listen: Option<String>) -> Result<Config, CliError> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    config.apply_overrides(listen, cli.data_dir.clone());
+    config.validate()?;
+    Ok(config)
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> Result<ExitCode, CliError> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Serve(args) => {
+            let config = load_config(&cli, args.listen.clone())?;
+            init_logging();
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime
+                .block_on(crate::daemon::run(config))
+                .map_err(CliError::Daemon)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => admin::token(&load_config(&cli, None)?, cmd),
+        Command::Projects(cmd) => admin::projects(&load_config(&cli, None)?, cmd),
+        Command::Releases(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(releases::run(&config, args))
+        }
+        Command::Deploys(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(deploys::run(&config, args))
+        }
+    }
+}
+
+fn run_async<F>(fut: F) -> Result<ExitCode, CliError>
+where
+    F: std::future::Future<Output = Result<ExitCode, CliError>>,
+{
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
+}
+
+/// Logs go to stderr; `RUST_LOG` sets the level (default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}

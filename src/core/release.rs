@@ -1,0 +1,684 @@
+//! Releases: create-or-update, finalize, archive, delete, list and search — Sentry's rules
+//! (sentry-semantics.md §1, §2 and §6).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use rusqlite::{Connection, Transaction};
+use serde_json::json;
+
+use super::CoreError;
+use super::org::{ProjectRef, resolve_projects};
+use crate::model::activity::{ActivityType, version_ident};
+use crate::model::{time, version};
+use crate::store::activity::{self, NewActivity};
+use crate::store::deploys::{self, Deploy};
+use crate::store::orgs::{Org, Project};
+use crate::store::releases::{
+    self, Filter, ListQuery, NewRelease, Release, ReleaseUpdate, STATUS_ARCHIVED, STATUS_OPEN, Sort,
+};
+
+/// Release status as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    Archived,
+}
+
+impl Status {
+    /// Sentry's `ReleaseStatus.from_string`: only `open` and `archived`.
+    pub fn parse(text: &str) -> Result<Status, CoreError> {
+        match text {
+            "open" => Ok(Status::Open),
+            "archived" => Ok(Status::Archived),
+            other => Err(CoreError::invalid(
+                "status",
+                format!(
+                    "invalid value for status: \"{other}\" (expected \"open\" or \"archived\")"
+                ),
+            )),
+        }
+    }
+
+    pub fn code(self) -> i64 {
+        match self {
+            Status::Open => STATUS_OPEN,
+            Status::Archived => STATUS_ARCHIVED,
+        }
+    }
+
+    pub fn name(code: i64) -> &'static str {
+        if code == STATUS_ARCHIVED {
+            "archived"
+        } else {
+            "open"
+        }
+    }
+}
+
+/// A create-or-update request (Sentry's POST to the release collection).
+#[derive(Debug, Clone, Default)]
+pub struct CreateRelease {
+    pub version: String,
+    pub projects: Vec<ProjectRef>,
+    pub ref_: Option<String>,
+    pub url: Option<String>,
+    pub date_started: Option<String>,
+    pub date_released: Option<String>,
+    pub status: Option<Status>,
+    pub user_agent: Option<String>,
+}
+
+/// The outcome of [`upsert`].
+#[derive(Debug, Clone)]
+pub struct Upserted {
+    pub release: Release,
+    /// `true` when the release was created or gained a project (Sentry answers 201), `false`
+    /// when nothing new was attached (208 Already Reported).
+    pub created: bool,
+}
+
+fn validate_version(version: &str) -> Result<(), CoreError> {
+    version::validate(version).map_err(|e| CoreError::invalid("version", e.to_string()))
+}
+
+fn optional_time(field: &'static str, value: Option<&str>) -> Result<Option<String>, CoreError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => time::normalize(v).map(Some).ok_or_else(|| {
+            CoreError::invalid(
+                field,
+                format!("{field} \"{v}\" is not an RFC 3339 timestamp (e.g. 2024-01-31T12:00:00Z)"),
+            )
+        }),
+    }
+}
+
+fn check_len(field: &'static str, value: Option<&str>, max: usize) -> Result<(), CoreError> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(CoreError::invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the release, or updates the existing one the way Sentry's POST does: it attaches
+/// new projects and changes `status` when given; it never changes ref, url or dateReleased of
+/// an existing release.
+pub fn upsert(
+    tx: &Transaction<'_>,
+    org: &Org,
+    req: &CreateRelease,
+    now: &str,
+) -> Result<Upserted, CoreError> {
+    validate_version(&req.version)?;
+    check_len("ref", req.ref_.as_deref(), 200)?;
+    let date_started = optional_time("dateStarted", req.date_started.as_deref())?;
+    let date_released = optional_time("dateReleased", req.date_released.as_deref())?;
+    let projects = resolve_projects(tx, org.id, &req.projects)?;
+
+    let (release, mut created) = match releases::by_version(tx, org.id, &req.version)? {
+        Some(existing) => {
+            if let Some(status) = req.status
+                && status.code() != existing.status
+            {
+                releases::update(
+                    tx,
+                    existing.id,
+                    &ReleaseUpdate {
+                        status: Some(status.code()),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            (existing, false)
+        }
+        None => {
+            let semver = version::semver_columns(&req.version);
+            let id = releases::insert(
+                tx,
+                &NewRelease {
+                    org_id: org.id,
+                    version: &req.version,
+                    ref_: req.ref_.as_deref().filter(|s| !s.is_empty()),
+                    url: req.url.as_deref().filter(|s| !s.is_empty()),
+                    date_added: now,
+                    date_started: date_started.as_deref(),
+                    date_released: date_released.as_deref(),
+                    status: req.status.map(Status::code).unwrap_or(STATUS_OPEN),
+                    user_agent: req.user_agent.as_deref().map(|u| truncate(u, 256)),
+                    semver: semver.as_ref(),
+                },
+            )?;
+            let release = releases::by_id(tx, id)?
+                .ok_or_else(|| CoreError::NotFound("release vanished".into()))?;
+            (release, true)
+        }
+    };
+
+    for project in &projects {
+        if releases::add_project(tx, release.id, project.id)? {
+            created = true;
+            if let Some(released) = &release.date_released {
+                log_release_activity(tx, &release, project.id, released)?;
+            }
+        }
+    }
+    let release = releases::by_id(tx, release.id)?
+        .ok_or_else(|| CoreError::NotFound("release vanished".into()))?;
+    Ok(Upserted { release, created })
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn log_release_activity(
+    conn: &Connection,
+    release: &Release,
+    project_id: i64,
+    datetime: &str,
+) -> Result<(), CoreError> {
+    let ident = version_ident(&release.version);
+    activity::insert(
+        conn,
+        &NewActivity {
+            org_id: release.org_id,
+            project_id: Some(project_id),
+            release_id: Some(release.id),
+            kind: ActivityType::Release,
+            ident: Some(&ident),
+            data: json!({ "version": release.version }),
+            datetime,
+        },
+    )?;
+    Ok(())
+}
+
+/// The release with this version, or the 404 sentry-cli understands.
+pub fn get(conn: &Connection, org: &Org, version: &str) -> Result<Release, CoreError> {
+    releases::by_version(conn, org.id, version)?.ok_or_else(|| not_found(version))
+}
+
+/// Sentry's wording, which sentry-cli shows as is.
+pub fn not_found(version: &str) -> CoreError {
+    CoreError::NotFound(format!("Release '{version}' not found"))
+}
+
+/// A PUT on a release: only non-empty fields are applied (Sentry applies truthy values only).
+#[derive(Debug, Clone, Default)]
+pub struct UpdateRelease {
+    pub ref_: Option<String>,
+    pub url: Option<String>,
+    pub date_released: Option<String>,
+    pub status: Option<Status>,
+    pub projects: Vec<ProjectRef>,
+}
+
+/// Applies a PUT. Finalizing (dateReleased going from unset to set) logs a RELEASE activity for
+/// every project of the release.
+pub fn update(
+    tx: &Transaction<'_>,
+    org: &Org,
+    version: &str,
+    req: &UpdateRelease,
+) -> Result<Release, CoreError> {
+    let release = get(tx, org, version)?;
+    check_len("ref", req.ref_.as_deref(), 200)?;
+    let date_released = optional_time("dateReleased", req.date_released.as_deref())?;
+    let projects = resolve_projects(tx, org.id, &req.projects)?;
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    releases::update(
+        tx,
+        release.id,
+        &ReleaseUpdate {
+            ref_: nonempty(&req.ref_),
+            url: nonempty(&req.url),
+            date_released: date_released.clone(),
+            status: req.status.map(Status::code),
+        },
+    )?;
+    for project in &projects {
+        releases::add_project(tx, release.id, project.id)?;
+    }
+    if release.date_released.is_none()
+        && let Some(released) = &date_released
+    {
+        for project_id in releases::project_ids(tx, release.id)? {
+            log_release_activity(tx, &release, project_id, released)?;
+        }
+    }
+    releases::by_id(tx, release.id)?.ok_or_else(|| not_found(version))
+}
+
+/// Deletes a release with its deploys and project links.
+pub fn delete(tx: &Transaction<'_>, org: &Org, version: &str) -> Result<(), CoreError> {
+    let release = get(tx, org, version)?;
+    releases::delete(tx, release.id)?;
+    Ok(())
+}
+
+/// Everything the API shows about a release, loaded in a few batched queries.
+#[derive(Debug, Clone)]
+pub struct ReleaseView {
+    pub release: Release,
+    /// Attached projects with their per-release new-issue counts.
+    pub projects: Vec<(Project, i64)>,
+    pub last_deploy: Option<Deploy>,
+    /// The newest commit of the release, rendered as Sentry's commit JSON.
+    pub last_commit: Option<serde_json::Value>,
+    /// Commit authors, rendered as Sentry's `{name, email}` objects.
+    pub authors: Vec<serde_json::Value>,
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
+}
+
+impl ReleaseView {
+    /// New issues first seen in this release, over all its projects.
+    pub fn new_groups(&self) -> i64 {
+        self.projects.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Loads the views of several releases, keeping their order.
+pub fn views(conn: &Connection, list: Vec<Release>) -> Result<Vec<ReleaseView>, CoreError> {
+    let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
+    let mut projects = releases::projects_of(conn, &ids)?;
+    let deploy_ids: Vec<i64> = list.iter().filter_map(|r| r.last_deploy_id).collect();
+    let mut deploys = deploys::by_ids(conn, &deploy_ids)?;
+    Ok(list
+        .into_iter()
+        .map(|release| ReleaseView {
+            projects: projects.remove(&release.id).unwrap_or_default(),
+            last_deploy: release.last_deploy_id.and_then(|id| deploys.remove(&id)),
+            last_commit: None,
+            authors: Vec::new(),
+            first_event: None,
+            last_event: None,
+            release,
+        })
+        .collect())
+}
+
+/// The view of one release.
+pub fn view(conn: &Connection, release: Release) -> Result<ReleaseView, CoreError> {
+    views(conn, vec![release])?
+        .pop()
+        .ok_or_else(|| CoreError::NotFound("release vanished".into()))
+}
+
+/// A release list request as the API receives it.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub projects: Vec<ProjectRef>,
+    pub query: Option<String>,
+    pub status: Option<String>,
+    pub sort: Option<String>,
+    pub per_page: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// A page of releases and the cursors around it.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub prev: Cursor,
+    pub next: Cursor,
+}
+
+/// Sentry's cursor: `value:offset:is_prev`. For offset pagination `value` is the page size and
+/// `offset` the page number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub value: i64,
+    pub offset: i64,
+    pub is_prev: bool,
+    pub has_results: bool,
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.value,
+            self.offset,
+            u8::from(self.is_prev)
+        )
+    }
+}
+
+impl Cursor {
+    /// Parses Sentry's three-integer cursor; an empty string means the first page.
+    pub fn parse(text: &str) -> Result<Option<Cursor>, CoreError> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let bad = || CoreError::invalid("cursor", "Invalid cursor parameter.");
+        let parts: Vec<&str> = text.split(':').collect();
+        if parts.len() != 3 {
+            return Err(bad());
+        }
+        let value: i64 = parts[0].parse().map_err(|_| bad())?;
+        let offset: i64 = parts[1].parse().map_err(|_| bad())?;
+        let is_prev: i64 = parts[2].parse().map_err(|_| bad())?;
+        Ok(Some(Cursor {
+            value,
+            offset,
+            is_prev: is_prev != 0,
+            has_results: false,
+        }))
+    }
+}
+
+/// Default and maximum page size (Sentry's `per_page`).
+pub const MAX_PER_PAGE: usize = 100;
+
+/// Parses `per_page` the way Sentry does.
+pub fn parse_per_page(text: Option<&str>) -> Result<usize, CoreError> {
+    match text {
+        None | Some("") => Ok(MAX_PER_PAGE),
+        Some(t) => {
+            let n: i64 = t
+                .parse()
+                .map_err(|_| CoreError::invalid("per_page", "Invalid per_page parameter."))?;
+            if !(1..=MAX_PER_PAGE as i64).contains(&n) {
+                return Err(CoreError::invalid(
+                    "per_page",
+                    format!("Invalid per_page value. Must be between 1 and {MAX_PER_PAGE}."),
+                ));
+            }
+            Ok(n as usize)
+        }
+    }
+}
+
+/// Lists releases of an organization (optionally of some projects) per Sentry's list endpoint.
+pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Release>, CoreError> {
+    let projects = resolve_projects(conn, org.id, &req.projects)?;
+    let status = match req.status.as_deref() {
+        None | Some("") | Some("open") => Some(STATUS_OPEN),
+        Some("archived") => Some(STATUS_ARCHIVED),
+        // Not in Sentry, but the obvious way to see everything.
+        Some("any") | Some("all") => None,
+        Some(other) => {
+            return Err(CoreError::invalid(
+                "status",
+                format!("invalid value for status: \"{other}\" (expected open, archived or any)"),
+            ));
+        }
+    };
+    let sort = match req.sort.as_deref() {
+        None | Some("") | Some("date") => Sort::Date,
+        Some("semver") => Sort::Semver,
+        Some("build") => Sort::Build,
+        Some(
+            "crash_free_sessions"
+            | "crash_free_users"
+            | "sessions"
+            | "users"
+            | "sessions_24h"
+            | "users_24h"
+            | "adoption",
+        ) => {
+            return Err(CoreError::invalid(
+                "sort",
+                "sorting by release health is not available: shiplog does not collect sessions",
+            ));
+        }
+        Some(_) => return Err(CoreError::invalid("sort", "invalid sort")),
+    };
+    let per_page = parse_per_page(req.per_page.as_deref())?;
+    let page = match Cursor::parse(req.cursor.as_deref().unwrap_or(""))? {
+        None => 0,
+        Some(c) if c.offset < 0 => {
+            return Err(CoreError::invalid(
+                "cursor",
+                "Pagination offset cannot be negative",
+            ));
+        }
+        Some(c) => c.offset,
+    };
+    let filters = match req.query.as_deref() {
+        Some(q) => parse_query(q)?,
+        None => Vec::new(),
+    };
+    let offset = (page as usize).saturating_mul(per_page);
+    let mut items = releases::list(
+        conn,
+        &ListQuery {
+            org_id: org.id,
+            project_ids: projects.iter().map(|p| p.id).collect(),
+            status,
+            filters,
+            sort,
+            limit: per_page,
+            offset,
+        },
+    )?;
+    let has_next = items.len() > per_page;
+    items.truncate(per_page);
+    Ok(Page {
+        items,
+        prev: Cursor {
+            value: per_page as i64,
+            offset: page - 1,
+            is_prev: true,
+            has_results: page > 0,
+        },
+        next: Cursor {
+            value: per_page as i64,
+            offset: page + 1,
+            is_prev: false,
+            has_results: has_next,
+        },
+    })
+}
+
+static FREE_TEXT_SUFFIX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(.*)\s+\(([^)]+)\)\s*$").expect("static regex"));
+static SEARCH_TERM: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(!?)([A-Za-z_][A-Za-z0-9_.]*):(.*)$").expect("static regex"));
+
+/// Splits on whitespace, keeping double-quoted runs together (quotes removed).
+fn tokenize(query: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in query.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    tokens
+}
+
+/// Parses Sentry's release search syntax (sentry-semantics.md §6): free text matches versions
+/// case-insensitively anywhere; `release:`, `release.version:`, `release.package:`,
+/// `release.build:` and `finalized:` narrow it.
+pub fn parse_query(query: &str) -> Result<Vec<Filter>, CoreError> {
+    let mut filters = Vec::new();
+    let mut free = Vec::new();
+    for token in tokenize(query) {
+        let Some(caps) = SEARCH_TERM.captures(&token) else {
+            free.push(token);
+            continue;
+        };
+        let negated = !caps[1].is_empty();
+        let key = caps[2].to_string();
+        let value = caps[3].to_string();
+        let filter = match key.as_str() {
+            "release" => release_filter(&value, negated)?,
+            "release.version" if !negated => semver_filter(&value)?,
+            "release.package" if !negated => Filter::Package(value),
+            "release.build" if !negated => build_filter(&value),
+            "finalized" if !negated => match value.as_str() {
+                "true" => Filter::Finalized(true),
+                "false" => Filter::Finalized(false),
+                _ => {
+                    return Err(CoreError::invalid(
+                        "query",
+                        format!(
+                            "Invalid value for finalized: \"{value}\" (expected true or false)"
+                        ),
+                    ));
+                }
+            },
+            "release.stage" | "release.created" => {
+                return Err(CoreError::invalid(
+                    "query",
+                    format!("{key} is not supported by shiplog (it needs release health data)"),
+                ));
+            }
+            "release.version" | "release.package" | "release.build" | "finalized" => {
+                return Err(CoreError::invalid(
+                    "query",
+                    format!("Negation is not supported for {key}"),
+                ));
+            }
+            _ => {
+                // Not a search key: a version like `web:1` is free text in Sentry too.
+                free.push(token);
+                continue;
+            }
+        };
+        filters.push(filter);
+    }
+    if !free.is_empty() {
+        let text = free.join(" ");
+        let mut any = vec![Filter::Contains(text.clone())];
+        if let Some(c) = FREE_TEXT_SUFFIX.captures(&text) {
+            any.push(Filter::Contains(format!("{}+{}", &c[1], &c[2])));
+        }
+        filters.push(if any.len() == 1 {
+            any.remove(0)
+        } else {
+            Filter::Any(any)
+        });
+    }
+    Ok(filters)
+}
+
+fn release_filter(value: &str, negated: bool) -> Result<Filter, CoreError> {
+    if let Some(list) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+        let items: Vec<String> = list
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if negated {
+            return Err(CoreError::invalid(
+                "query",
+                "Negated lists (!release:[...]) are not supported",
+            ));
+        }
+        return Ok(Filter::In(items));
+    }
+    let starts = value.starts_with('*');
+    let ends = value.ends_with('*') && value.len() > 1;
+    let inner = value.trim_matches('*');
+    let filter = match (starts, ends) {
+        (true, true) => Filter::Contains(inner.to_string()),
+        (false, true) => Filter::Prefix(inner.to_string()),
+        (true, false) => Filter::Suffix(inner.to_string()),
+        (false, false) => Filter::Exact(value.to_string()),
+    };
+    match (negated, filter) {
+        (false, f) => Ok(f),
+        (true, Filter::Exact(v)) => Ok(Filter::NotExact(v)),
+        (true, _) => Err(CoreError::invalid(
+            "query",
+            "Negated wildcards (!release:foo*) are not supported",
+        )),
+    }
+}
+
+fn build_filter(value: &str) -> Filter {
+    if let Ok(n) = value.parse::<i64>() {
+        Filter::BuildNumber(n)
+    } else if let Some(prefix) = value.strip_suffix('*') {
+        Filter::BuildCodePrefix(prefix.to_string())
+    } else {
+        Filter::BuildCode(value.to_string())
+    }
+}
+
+fn semver_filter(value: &str) -> Result<Filter, CoreError> {
+    let (op, rest) = [">=", "<=", "!=", ">", "<", "="]
+        .iter()
+        .find_map(|op| value.strip_prefix(op).map(|rest| (*op, rest)))
+        .unwrap_or(("=", value));
+    let (package, raw) = match rest.rsplit_once('@') {
+        Some((p, v)) => (Some(p.to_string()), v),
+        None => (None, rest),
+    };
+    let invalid = || {
+        CoreError::invalid(
+            "query",
+            format!(
+                "Invalid format of semantic version: \"{rest}\". For example: 1.2.3, web@1.2.3 or 1.2.*"
+            ),
+        )
+    };
+    // Wildcards: `1.*`, `1.2.X` select a range on the leading integer parts.
+    let parts: Vec<&str> = raw.split('.').collect();
+    if let Some(star) = parts
+        .iter()
+        .position(|p| *p == "*" || *p == "X" || *p == "x")
+    {
+        if op != "=" || star == 0 || star > 3 || parts.len() != star + 1 {
+            return Err(invalid());
+        }
+        let mut nums = [0i64; 4];
+        for (i, p) in parts[..star].iter().enumerate() {
+            nums[i] = p.parse().map_err(|_| invalid())?;
+        }
+        let mut upper = nums;
+        upper[star - 1] += 1;
+        let tuple = |n: [i64; 4]| (n[0], n[1], n[2], n[3], 0, String::new());
+        // The lowest version with these leading parts is `x.y.0.0-` (a prerelease sorts below
+        // the release), so the range is [lower, upper).
+        return Ok(Filter::All(vec![
+            Filter::SemverCmp {
+                op: ">=",
+                package: package.clone(),
+                tuple: tuple(nums),
+            },
+            Filter::SemverCmp {
+                op: "<",
+                package,
+                tuple: tuple(upper),
+            },
+        ]));
+    }
+    let sv = version::SemVer::parse(raw).ok_or_else(invalid)?;
+    let to_i64 = |n: u64| i64::try_from(n).map_err(|_| invalid());
+    let pre = sv.pre.clone().unwrap_or_default();
+    Ok(Filter::SemverCmp {
+        op,
+        package,
+        tuple: (
+            to_i64(sv.major)?,
+            to_i64(sv.minor)?,
+            to_i64(sv.patch)?,
+            to_i64(sv.revision)?,
+            i64::from(pre.is_empty()),
+            pre,
+        ),
+    })
+}

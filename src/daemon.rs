@@ -1,0 +1,119 @@
+//! `shiplog serve`: wires the store, the HTTP API and the background tasks together, and stops
+//! them cleanly.
+//!
+//! Start-up order matters: the store is opened and migrated and the config synced before the
+//! port is bound, so the first request that `/healthz` admits already sees a ready database.
+//! On SIGINT or SIGTERM the listener stops accepting, in-flight requests (and with them their
+//! write transactions) finish, background tasks are told to stop, and the runtime file that
+//! tells clients where the daemon listens is removed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::core;
+use crate::store::Store;
+
+/// The file in the data dir that says where a running daemon listens.
+pub const RUNTIME_FILE: &str = "daemon.json";
+
+/// Contents of [`RUNTIME_FILE`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    pub url: String,
+    pub listen: SocketAddr,
+    pub pid: u32,
+}
+
+/// Reads the runtime file of a data dir, if a daemon wrote one.
+pub fn runtime_info(data_dir: &Path) -> Option<RuntimeInfo> {
+    let text = std::fs::read_to_string(data_dir.join(RUNTIME_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_runtime_info(data_dir: &Path, info: &RuntimeInfo) -> std::io::Result<PathBuf> {
+    let path = data_dir.join(RUNTIME_FILE);
+    let tmp = data_dir.join(format!("{RUNTIME_FILE}.tmp"));
+    let text = serde_json::to_string_pretty(info).unwrap_or_default();
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Runs the daemon until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let data_dir = config.data_dir();
+    let store = Store::open_dir(&data_dir)
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    {
+        let config = config.clone();
+        store
+            .write(move |tx| core::org::sync_config(tx, &config, &core::now()))
+            .await
+            .context("cannot apply the config's organization and projects")?;
+    }
+
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.effective_public_url(Some(addr));
+    let state = AppState::new(
+        store.clone(),
+        public_url.clone(),
+        config.limits.max_json_body,
+    );
+    let app = api::router(state);
+
+    let runtime = write_runtime_info(
+        &data_dir,
+        &RuntimeInfo {
+            url: public_url.clone(),
+            listen: addr,
+            pid: std::process::id(),
+        },
+    )
+    .with_context(|| format!("cannot write {RUNTIME_FILE} in {}", data_dir.display()))?;
+
+    tracing::info!(
+        listen = %addr,
+        url = %public_url,
+        data_dir = %data_dir.display(),
+        "shiplog is ready"
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    let _ = std::fs::remove_file(&runtime);
+    served.context("HTTP server failed")?;
+    tracing::info!("shiplog stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,290 @@
+//! The SQLite store: one file, WAL, migrations, one writer and a small pool of readers.
+//!
+//! Every other module reaches the database through [`Store::write`] and [`Store::read`]. A write
+//! runs inside one transaction on the single writer connection, so the whole domain operation
+//! (create a release, attach projects, log the activity) commits or rolls back as a unit, and
+//! writers never contend for SQLite's lock. Reads use their own connections, which WAL lets run
+//! beside the writer. Both run on tokio's blocking pool: SQLite calls block.
+//!
+//! The per-aggregate query functions live in the submodules and take a plain `&Connection`
+//! (a `Transaction` derefs to one), so the same function serves reads and writes.
+//!
+//! Storage sits behind these functions so that another backend could be added without touching
+//! the pipeline or the API.
+
+pub mod activity;
+pub mod deploys;
+pub mod inbox;
+pub mod orgs;
+pub mod releases;
+pub mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite_migration::{M, Migrations};
+
+/// The database file inside the data dir.
+pub const DB_FILE: &str = "shiplog.sqlite3";
+
+const READERS: usize = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors of the storage layer itself (domain errors live in `core`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused a statement.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// The data directory could not be created or opened.
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A blocking database task panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+    /// The file was written by a newer shiplog.
+    #[error(
+        "database {path} has schema version {found}, newer than this shiplog knows ({known}); upgrade shiplog"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: usize,
+        known: usize,
+    },
+}
+
+/// The migrations, in order. Append only: a released migration is never edited.
+fn migration_list() -> Vec<M<'static>> {
+    vec![M::up(include_str!("migrations/0001_core.sql"))]
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(migration_list())
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: tokio::sync::Semaphore,
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL: readers never block the writer. NORMAL: a commit is durable once the WAL is synced
+    // at checkpoint; a power cut can lose the last commits but never corrupts the file.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and migrates it.
+    pub fn open_dir(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        Store::open(&data_dir.join(DB_FILE))
+    }
+
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        let migrations = migrations();
+        let known = migration_list().len();
+        let found: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let found = usize::try_from(found).unwrap_or(0);
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found,
+                known,
+            });
+        }
+        migrations.to_latest(&mut writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            readers.push(conn);
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+                reader_slots: tokio::sync::Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one write transaction on the writer connection, off the async threads.
+    /// The transaction commits when `f` returns `Ok` and rolls back otherwise.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(f))
+            .await
+            .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// [`Store::write`] for callers that are not async (one-shot CLI commands, the pipeline).
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E>,
+    {
+        // A poisoned lock only means another writer panicked mid-way; its transaction was
+        // rolled back when the connection's Transaction dropped, so the connection is sound.
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` on a read-only connection, off the async threads.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let permit = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|e| E::from(StoreError::Task(e.to_string())))?;
+        let store = self.clone();
+        let result = tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .map_err(|e| E::from(StoreError::Task(e.to_string())))?;
+        drop(permit);
+        result
+    }
+
+    /// [`Store::read`] for callers that are not async.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&Connection) -> Result<T, E>,
+    {
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let conn = match conn {
+            Some(c) => c,
+            // Blocking callers do not take a semaphore slot; open a spare connection when the
+            // pool is momentarily empty rather than wait.
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(StoreError::from)?;
+                c.busy_timeout(BUSY_TIMEOUT).map_err(StoreError::from)?;
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut pool = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+/// `true` when the error is a UNIQUE constraint violation (an insert raced an existing row).
+pub fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn opens_twice_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open_dir(dir.path()).unwrap();
+            store
+                .write_blocking(|tx| {
+                    tx.execute(
+                        "INSERT INTO organizations (slug, name, date_added) VALUES ('a', 'A', 'x')",
+                        [],
+                    )?;
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+        }
+        let store = Store::open_dir(dir.path()).unwrap();
+        let n: i64 = store
+            .read_blocking(|c| {
+                Ok::<_, StoreError>(
+                    c.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?,
+                )
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}
