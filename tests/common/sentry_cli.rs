@@ -1,0 +1,195 @@
+//! Finding and running the real, unmodified `sentry-cli` (3.x) against a shiplog server.
+//!
+//! `scripts/install-sentry-cli` puts the binary under `.tools/sentry-cli/` of the repo and
+//! `scripts/test` exports its path as `SHIPLOG_SENTRY_CLI`. Tests that need it call
+//! [`require_sentry_cli`] first: without the binary they skip locally and fail in CI.
+//!
+//! [`sentry_cli_command`] builds a `Command` whose environment is cut off from the developer's
+//! own Sentry setup (`~/.sentryclirc`, `.env` files, `SENTRY_*` variables, HTTP proxies), so the
+//! only server it ever talks to is the one whose URL the test passes.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Environment variable naming the sentry-cli binary (set by `scripts/test`).
+#[allow(dead_code)]
+pub const SENTRY_CLI_ENV: &str = "SHIPLOG_SENTRY_CLI";
+
+/// Where `scripts/install-sentry-cli` may have put the binary, relative to the repo root:
+/// the native binary of npm's platform package for this machine, then the PyPI fallback.
+const INSTALLED_CANDIDATES: &[&str] = &[
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    ".tools/sentry-cli/node_modules/@sentry/cli-linux-x64/bin/sentry-cli",
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    ".tools/sentry-cli/node_modules/@sentry/cli-linux-arm64/bin/sentry-cli",
+    #[cfg(all(target_os = "linux", target_arch = "x86"))]
+    ".tools/sentry-cli/node_modules/@sentry/cli-linux-i686/bin/sentry-cli",
+    #[cfg(all(target_os = "linux", target_arch = "arm"))]
+    ".tools/sentry-cli/node_modules/@sentry/cli-linux-arm/bin/sentry-cli",
+    #[cfg(target_os = "macos")]
+    ".tools/sentry-cli/node_modules/@sentry/cli-darwin/bin/sentry-cli",
+    ".tools/sentry-cli/pypi/bin/sentry-cli",
+];
+
+/// Returns the sentry-cli binary to test with, if there is one.
+///
+/// In order: the path in `SHIPLOG_SENTRY_CLI` when it names an executable file, then the
+/// binary installed by `scripts/install-sentry-cli` under `<repo>/.tools/sentry-cli/`,
+/// else `None`. A `SHIPLOG_SENTRY_CLI` that does not point at an executable is reported on
+/// stderr and otherwise ignored.
+#[allow(dead_code)]
+pub fn sentry_cli() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(SENTRY_CLI_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if is_executable(&path) {
+            return Some(path);
+        }
+        eprintln!(
+            "{SENTRY_CLI_ENV}={} is not an executable file; looking in .tools/sentry-cli",
+            path.display()
+        );
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    INSTALLED_CANDIDATES
+        .iter()
+        .map(|rel| root.join(rel))
+        .find(|path| is_executable(path))
+}
+
+/// Returns the sentry-cli binary, or decides what a test without one does.
+///
+/// With no binary ([`sentry_cli`] is `None`): in CI (env `CI` set and not `false`/`0`) this
+/// panics, since CI must run these tests; elsewhere it prints
+/// `skipped <test_name>: sentry-cli not found (...)` to stderr and returns `None`, and the
+/// test should return early:
+///
+/// ```ignore
+/// let Some(cli) = common::sentry_cli::require_sentry_cli("releases_new") else { return };
+/// ```
+#[allow(dead_code)]
+pub fn require_sentry_cli(test_name: &str) -> Option<PathBuf> {
+    if let Some(path) = sentry_cli() {
+        return Some(path);
+    }
+    if in_ci() {
+        panic!(
+            "{test_name}: sentry-cli is required in CI but was not found: set {SENTRY_CLI_ENV} \
+             to its path, or install it with scripts/install-sentry-cli (scripts/test and \
+             .ci/run do this themselves)"
+        );
+    }
+    eprintln!(
+        "skipped {test_name}: sentry-cli not found (run scripts/install-sentry-cli or scripts/test)"
+    );
+    None
+}
+
+/// Builds a `Command` for `bin` that talks to `url` with `token` and nothing else.
+///
+/// The environment is the caller's, less everything that could steer sentry-cli elsewhere:
+/// - `SENTRY_URL` = `url` (e.g. `http://127.0.0.1:PORT/`) and `SENTRY_AUTH_TOKEN` = `token`;
+/// - every inherited `SENTRY*` variable removed (`SENTRY_ORG`, `SENTRY_PROJECT`, `SENTRY_DSN`,
+///   `SENTRY_RELEASE`, `SENTRY_PROPERTIES`, `SENTRY_HTTP_MAX_RETRIES`, `SENTRYCLI_*`, ...),
+///   so tests pass `--org`/`--project` explicitly;
+/// - `HOME` (and the XDG config/cache dirs) set to an empty directory of this test process
+///   under the system temp dir, so no `~/.sentryclirc` or `~/.config/sentry/sentrycli.ini`
+///   is read; the working directory is that directory too, because sentry-cli also looks for
+///   `.sentryclirc`/`sentrycli.ini` in the working directory and its parents;
+/// - `SENTRY_LOAD_DOTENV=0`: sentry-cli otherwise loads `.env` from the working directory up;
+/// - `SENTRY_DISABLE_UPDATE_CHECK=true`: no version check against Sentry's release registry
+///   (sentry-cli already skips it when not on a terminal and for npm installs; it has no
+///   other telemetry), and `SENTRY_NO_PROGRESS_BAR=1`;
+/// - `SENTRY_LOG_LEVEL=warn`, and `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE`/`RUST_LOG` removed, so
+///   its error output does not grow a stack trace when the test runner has `RUST_BACKTRACE=1`;
+/// - HTTP proxy variables removed and `NO_PROXY` set to loopback, so requests to the test
+///   server go straight to it.
+///
+/// A test that needs a git checkout (e.g. `releases set-commits --auto`) may call
+/// `.current_dir(repo)` on the result; `.env` files stay ignored, but a `.sentryclirc` in that
+/// directory or above it would then be read.
+#[allow(dead_code)]
+pub fn sentry_cli_command(bin: &Path, url: &str, token: &str) -> Command {
+    let home = isolated_home();
+    let mut cmd = Command::new(bin);
+
+    let inherited: Vec<OsString> = std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            let key = key.to_string_lossy();
+            key.to_ascii_uppercase().starts_with("SENTRY")
+                || PROXY_VARS.iter().any(|p| key.eq_ignore_ascii_case(p))
+        })
+        .collect();
+    for key in inherited {
+        cmd.env_remove(key);
+    }
+    for key in [
+        "SENTRY_ORG",
+        "SENTRY_PROJECT",
+        "SENTRY_DSN",
+        "RUST_BACKTRACE",
+        "RUST_LIB_BACKTRACE",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(key);
+    }
+
+    cmd.env("SENTRY_URL", url)
+        .env("SENTRY_AUTH_TOKEN", token)
+        .env("SENTRY_LOG_LEVEL", "warn")
+        .env("SENTRY_DISABLE_UPDATE_CHECK", "true")
+        .env("SENTRY_LOAD_DOTENV", "0")
+        .env("SENTRY_NO_PROGRESS_BAR", "1")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("NO_PROXY", LOOPBACK)
+        .env("no_proxy", LOOPBACK)
+        .current_dir(home);
+    cmd
+}
+
+/// Proxy variables (compared case-insensitively) that curl inside sentry-cli would honour.
+const PROXY_VARS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
+
+/// Hosts that must never go through a proxy.
+const LOOPBACK: &str = "127.0.0.1,localhost,::1";
+
+/// Whether this run is in CI, where missing tools are failures rather than skips.
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether `path` is a regular file (after following links) that can be executed.
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        meta.is_file()
+    }
+}
+
+/// An empty directory for this test process, made on first use, used as sentry-cli's `HOME`.
+///
+/// One per process (nextest runs each test in a process of its own), named after the pid and
+/// emptied first in case an earlier process with the same pid left one behind.
+fn isolated_home() -> &'static Path {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("shiplog-sentry-cli-home-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create sentry-cli home {}: {e}", dir.display()));
+        dir
+    })
+}
