@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::core;
+use crate::pipeline::Pipeline;
 use crate::store::Store;
 
 /// The file in the data dir that says where a running daemon listens.
@@ -58,6 +59,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .context("cannot apply the config's organization and projects")?;
     }
 
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let pipeline = Pipeline::new(store.clone());
+    // Each feature registers the handlers for the event kinds it owns here.
+    let tasks = vec![tokio::spawn(pipeline.clone().run(stopping.clone()))];
+    // Adapters that feed the pipeline (watchers, scheduler) start here.
+
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -65,6 +72,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let public_url = config.effective_public_url(Some(addr));
     let state = AppState::new(
         store.clone(),
+        pipeline.clone(),
         public_url.clone(),
         config.limits.max_json_body,
     );
@@ -90,6 +98,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await;
     let _ = std::fs::remove_file(&runtime);
+    // Let background tasks finish what they hold (an event mid-apply) before exiting.
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
     served.context("HTTP server failed")?;
     tracing::info!("shiplog stopped");
     Ok(())

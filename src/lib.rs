@@ -8,6 +8,7 @@
 //! - [`model`]: pure domain types and rules (versions, environments, tokens, time);
 //! - [`store`]: SQLite, migrations and per-aggregate queries;
 //! - [`core`]: the domain operations every input calls;
+//! - [`pipeline`]: the durable inbox and the worker every input feeds;
 //! - [`api`]: the HTTP layer (Sentry-compatible JSON);
 //! - [`cli`]: the command line, a client of the API plus local admin commands;
 //! - [`daemon`]: `shiplog serve`, wiring it all together.
@@ -20,4 +21,5 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod model;
+pub mod pipeline;
 pub mod store;

@@ -21,6 +21,7 @@ use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
 use crate::core::release::Cursor;
+use crate::pipeline::Pipeline;
 use crate::store::Store;
 use crate::store::tokens::Token;
 use extract::QueryPairs;
@@ -29,6 +30,8 @@ use extract::QueryPairs;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Where adapters on the HTTP side (webhooks) submit events.
+    pub pipeline: Pipeline,
     /// The externally reachable base URL (embedded in tokens, used in `Link` headers).
     pub public_url: Arc<str>,
     /// Largest JSON body accepted.
@@ -39,9 +42,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, public_url: String, max_json_body: usize) -> Self {
+    pub fn new(store: Store, pipeline: Pipeline, public_url: String, max_json_body: usize) -> Self {
         AppState {
             store,
+            pipeline,
             public_url: public_url.trim_end_matches('/').into(),
             max_json_body,
             token_touches: Default::default(),

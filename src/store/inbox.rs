@@ -19,7 +19,7 @@ pub struct Entry {
     pub attempts: i64,
 }
 
-/// Inserts an event; `false` when an event with the same key was already received.
+/// Inserts an event; `None` when an event with the same key was already received.
 pub fn insert(
     conn: &Connection,
     idem_key: &str,
@@ -27,24 +27,29 @@ pub fn insert(
     kind: &str,
     payload: &str,
     now: &str,
-) -> Result<bool, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let n = conn
         .prepare_cached(
             "INSERT INTO inbox (idem_key, source, kind, payload, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (idem_key) DO NOTHING",
         )?
         .execute(params![idem_key, source, kind, payload, now])?;
-    Ok(n == 1)
+    Ok((n == 1).then(|| conn.last_insert_rowid()))
 }
 
-/// The oldest pending event with fewer than `max_attempts` failed attempts.
-pub fn next_pending(conn: &Connection, max_attempts: i64) -> Result<Option<Entry>, StoreError> {
+/// The oldest pending event that is due (`not_before` passed) and has attempts left.
+pub fn next_due(
+    conn: &Connection,
+    now: &str,
+    max_attempts: i64,
+) -> Result<Option<Entry>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT id, idem_key, source, kind, payload, attempts FROM inbox
-             WHERE processed_at IS NULL AND attempts < ?1 ORDER BY id LIMIT 1",
+             WHERE processed_at IS NULL AND attempts < ?2 AND (not_before IS NULL OR not_before <= ?1)
+             ORDER BY id LIMIT 1",
         )?
-        .query_row([max_attempts], |r| {
+        .query_row(params![now, max_attempts], |r| {
             Ok(Entry {
                 id: r.get(0)?,
                 idem_key: r.get(1)?,
@@ -57,25 +62,60 @@ pub fn next_pending(conn: &Connection, max_attempts: i64) -> Result<Option<Entry
         .optional()?)
 }
 
+/// When the next retry of a failed event is due, if any is waiting.
+pub fn next_retry_at(conn: &Connection, max_attempts: i64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(not_before) FROM inbox
+             WHERE processed_at IS NULL AND attempts < ?1 AND not_before IS NOT NULL",
+        )?
+        .query_row([max_attempts], |r| r.get(0))?)
+}
+
 pub fn mark_done(conn: &Connection, id: i64, now: &str) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE inbox SET processed_at = ?2, last_error = NULL WHERE id = ?1")?
         .execute(params![id, now])?;
     Ok(())
 }
 
-pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE inbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
-        .execute(params![id, error])?;
+/// Records a failed attempt; the event is retried after `not_before`, or never again when
+/// `give_up` is set.
+pub fn mark_failed(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    not_before: &str,
+    give_up: Option<i64>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE inbox SET attempts = COALESCE(?4, attempts + 1), last_error = ?2, not_before = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![id, error, not_before, give_up])?;
     Ok(())
 }
 
-/// Counts of (pending, failed-for-good) events.
-pub fn counts(conn: &Connection, max_attempts: i64) -> Result<(i64, i64), StoreError> {
+/// Counts of events by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub pending: i64,
+    pub failed: i64,
+    pub processed: i64,
+}
+
+pub fn counts(conn: &Connection, max_attempts: i64) -> Result<Counts, StoreError> {
     Ok(conn.query_row(
         "SELECT
             (SELECT count(*) FROM inbox WHERE processed_at IS NULL AND attempts < ?1),
-            (SELECT count(*) FROM inbox WHERE processed_at IS NULL AND attempts >= ?1)",
+            (SELECT count(*) FROM inbox WHERE processed_at IS NULL AND attempts >= ?1),
+            (SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL)",
         [max_attempts],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| {
+            Ok(Counts {
+                pending: r.get(0)?,
+                failed: r.get(1)?,
+                processed: r.get(2)?,
+            })
+        },
     )?)
 }

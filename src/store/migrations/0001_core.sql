@@ -129,6 +129,7 @@ CREATE TABLE inbox (
     received_at   TEXT NOT NULL,
     processed_at  TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0,
+    not_before    TEXT,                 -- a failed event is retried after this time
     last_error    TEXT
 );
 CREATE INDEX inbox_pending ON inbox (id) WHERE processed_at IS NULL;
