@@ -63,7 +63,10 @@ pub enum StoreError {
 
 /// The migrations, in order. Append only: a released migration is never edited.
 fn migration_list() -> Vec<M<'static>> {
-    vec![M::up(include_str!("migrations/0001_core.sql"))]
+    vec![
+        M::up(include_str!("migrations/0001_core.sql")),
+        M::up(include_str!("migrations/0002_commits.sql")),
+    ]
 }
 
 fn migrations() -> Migrations<'static> {
