@@ -63,18 +63,22 @@ fn start(dir: &Path) -> (Daemon, Duration) {
     let data = dir.join("data");
     let _ = std::fs::remove_file(data.join("daemon.json"));
     let t0 = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_shiplog"))
-        .arg("--config")
-        .arg(dir.join("config.yaml"))
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn daemon");
+    // Owned by the guard at once, so every path stops the daemon.
+    let mut daemon = Daemon {
+        url: String::new(),
+        child: Command::new(env!("CARGO_BIN_EXE_shiplog"))
+            .arg("--config")
+            .arg(dir.join("config.yaml"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn daemon"),
+    };
     let client = reqwest::blocking::Client::new();
     loop {
         if let Ok(text) = std::fs::read_to_string(data.join("daemon.json"))
@@ -87,7 +91,8 @@ fn start(dir: &Path) -> (Daemon, Duration) {
                 .map(|r| r.status().is_success())
                 .unwrap_or(false)
             {
-                return (Daemon { child, url }, t0.elapsed());
+                daemon.url = url;
+                return (daemon, t0.elapsed());
             }
         }
         std::thread::sleep(Duration::from_micros(500));
