@@ -17,6 +17,7 @@ pub mod deploys;
 pub mod inbox;
 pub mod orgs;
 pub mod releases;
+pub mod repos;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
