@@ -1,12 +1,13 @@
 //! The command line.
 //!
-//! `serve` runs the daemon. `token` and `projects` are admin commands that work on the data dir
+//! `serve` runs the daemon. `token`, `projects` and `repos` are admin commands that work on the data dir
 //! directly, daemon running or not. Everything else is a client of the daemon's HTTP API and
 //! mirrors sentry-cli's verbs where they overlap, with human tables by default and `--json`
 //! for scripts.
 
 mod admin;
 mod client;
+mod commits;
 mod deploys;
 mod output;
 mod releases;
@@ -87,6 +88,9 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Record and list deploys of a release.
     Deploys(deploys::DeploysArgs),
+    /// List, add and remove repositories (works on the data dir directly).
+    #[command(subcommand)]
+    Repos(commits::ReposCommand),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +131,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(deploys::run(&config, args))
         }
+        Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
     }
 }
 
