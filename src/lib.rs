@@ -20,6 +20,8 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod hooks;
 pub mod model;
 pub mod pipeline;
+pub mod schedule;
 pub mod store;

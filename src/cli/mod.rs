@@ -8,6 +8,7 @@
 mod admin;
 mod client;
 mod deploys;
+mod hooks;
 mod output;
 mod releases;
 
@@ -87,6 +88,9 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Record and list deploys of a release.
     Deploys(deploys::DeploysArgs),
+    /// Install, remove and inspect shiplog's git hooks.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +131,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(deploys::run(&config, args))
         }
+        Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
     }
 }
 
