@@ -10,6 +10,7 @@
 pub mod deploy;
 pub mod org;
 pub mod release;
+pub mod repo;
 pub mod token;
 
 use crate::store::StoreError;

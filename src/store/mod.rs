@@ -18,6 +18,7 @@ pub mod inbox;
 pub mod orgs;
 pub mod refs;
 pub mod releases;
+pub mod repos;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
