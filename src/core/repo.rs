@@ -303,6 +303,29 @@ pub fn page(conn: &Connection, org: &Org, req: &ListRequest) -> Result<RepoPage,
     })
 }
 
+/// Sentry's repository JSON. `id` is a string (sentry-cli fails on a number); `provider` is
+/// `{id, name}`, and a repository without a provider (auto-created by set-commits) shows
+/// Sentry's `{"id": "unknown", "name": "Unknown Provider"}`.
+pub fn repo_json(repo: &Repository) -> serde_json::Value {
+    let provider = match repo.provider.as_str() {
+        repos::PROVIDER_GIT => serde_json::json!({"id": "git", "name": "Git"}),
+        PROVIDER_GITHUB => serde_json::json!({"id": PROVIDER_GITHUB, "name": "GitHub"}),
+        repos::PROVIDER_NONE => serde_json::json!({"id": "unknown", "name": "Unknown Provider"}),
+        other => serde_json::json!({"id": other, "name": other}),
+    };
+    serde_json::json!({
+        "id": repo.id.to_string(),
+        "name": repo.name,
+        "url": repo.url,
+        "provider": provider,
+        "status": repo.status,
+        "dateCreated": repo.date_added,
+        "integrationId": null,
+        "externalSlug": repo.external,
+        "externalId": null,
+    })
+}
+
 /// `true` for a repository new commits may be recorded against.
 pub fn is_active(repo: &Repository) -> bool {
     repo.status == STATUS_ACTIVE

@@ -13,6 +13,7 @@
 //! the pipeline or the API.
 
 pub mod activity;
+pub mod commits;
 pub mod deploys;
 pub mod inbox;
 pub mod orgs;
