@@ -27,3 +27,4 @@ pub mod model;
 pub mod pipeline;
 pub mod schedule;
 pub mod store;
+pub mod watch;
