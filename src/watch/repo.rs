@@ -106,7 +106,9 @@ pub fn open_all(config: &Config) -> Result<Vec<LocalRepo>, BadRepository> {
     Ok(out)
 }
 
-/// Lists a repository's tags: full name → target (and the commit it peels to).
+/// Lists a repository's tags: full name → target (and the commit it peels to), oldest
+/// commit first (then by name), the order in which tags made while nobody looked are best
+/// applied: each release then finds its predecessor already there.
 pub fn list_tags(path: &Path) -> Result<Vec<(String, SnapshotRef)>, git::GitError> {
     let repo = git::open(path)?;
     let mut out = Vec::new();
@@ -118,8 +120,11 @@ pub fn list_tags(path: &Path) -> Result<Vec<(String, SnapshotRef)>, git::GitErro
         if !name.starts_with("refs/tags/") {
             continue;
         }
-        let peeled = reference.peel_to_commit().ok().map(|c| c.id().to_string());
+        let commit = reference.peel_to_commit().ok();
+        let time = commit.as_ref().map_or(i64::MAX, |c| c.time().seconds());
+        let peeled = commit.map(|c| c.id().to_string());
         out.push((
+            time,
             name.to_owned(),
             SnapshotRef {
                 target: target.to_string(),
@@ -127,7 +132,8 @@ pub fn list_tags(path: &Path) -> Result<Vec<(String, SnapshotRef)>, git::GitErro
             },
         ));
     }
-    Ok(out)
+    out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(out.into_iter().map(|(_, name, r)| (name, r)).collect())
 }
 
 /// One difference between the snapshot and the repository.
@@ -138,7 +144,8 @@ pub struct Change {
     pub new: Option<String>,
 }
 
-/// What changed between `stored` and `current`, sorted by ref name.
+/// What changed between `stored` and `current`: new and moved refs in `current`'s order,
+/// then deleted ones by name.
 pub fn diff(
     stored: &HashMap<String, SnapshotRef>,
     current: &[(String, SnapshotRef)],
@@ -154,16 +161,19 @@ pub fn diff(
             });
         }
     }
-    for (name, old) in stored {
-        if !current.iter().any(|(n, _)| n == name) {
-            changes.push(Change {
-                ref_name: name.clone(),
-                old: Some(old.target.clone()),
-                new: None,
-            });
-        }
-    }
-    changes.sort_by(|a, b| a.ref_name.cmp(&b.ref_name));
+    let present: std::collections::HashSet<&str> =
+        current.iter().map(|(n, _)| n.as_str()).collect();
+    let mut deleted: Vec<Change> = stored
+        .iter()
+        .filter(|(name, _)| !present.contains(name.as_str()))
+        .map(|(name, old)| Change {
+            ref_name: name.clone(),
+            old: Some(old.target.clone()),
+            new: None,
+        })
+        .collect();
+    deleted.sort_by(|a, b| a.ref_name.cmp(&b.ref_name));
+    changes.extend(deleted);
     changes
 }
 
@@ -552,14 +562,14 @@ mod tests {
                     new: Some("9".into())
                 },
                 Change {
-                    ref_name: "refs/tags/c".into(),
-                    old: Some("3".into()),
-                    new: None
-                },
-                Change {
                     ref_name: "refs/tags/d".into(),
                     old: None,
                     new: Some("4".into())
+                },
+                Change {
+                    ref_name: "refs/tags/c".into(),
+                    old: Some("3".into()),
+                    new: None
                 },
             ]
         );
