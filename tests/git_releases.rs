@@ -40,14 +40,23 @@ fn release_with(d: &Daemon, version: &str, commits: i64) -> Value {
         &format!("release {version} with {commits} commits"),
         WAIT,
         || {
-            let (status, r) = d.api("GET", &format!("organizations/acme/releases/{version}/"), None);
+            let (status, r) = d.api(
+                "GET",
+                &format!("organizations/acme/releases/{version}/"),
+                None,
+            );
             (status == 200 && r["commitCount"] == commits).then_some(r)
         },
     )
 }
 
 fn release_exists(d: &Daemon, version: &str) -> bool {
-    d.api("GET", &format!("organizations/acme/releases/{version}/"), None).0 == 200
+    d.api(
+        "GET",
+        &format!("organizations/acme/releases/{version}/"),
+        None,
+    )
+    .0 == 200
 }
 
 /// The shas of a release's commits, newest first, from the daemon's database.
@@ -84,9 +93,11 @@ fn head_commit(d: &Daemon, version: &str) -> String {
 fn author_emails(d: &Daemon, version: &str) -> Vec<String> {
     let db = d.db();
     let ids: String = db
-        .query_row("SELECT authors FROM releases WHERE version = ?1", [version], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT authors FROM releases WHERE version = ?1",
+            [version],
+            |r| r.get(0),
+        )
         .unwrap();
     let ids: Vec<String> = serde_json::from_str(&ids).unwrap();
     let mut emails: Vec<String> = ids
@@ -158,9 +169,15 @@ fn three_tags_make_three_releases_with_the_commits_between_them() {
     let r = release_with(&d, "web@1.1.0", expected);
     assert_eq!(r["ref"], "v1.1.0");
     assert_eq!(r["projects"][0]["slug"], "web");
-    assert_eq!(release_shas(&d, "web@1.1.0"), repo.list("v1.0.0..v1.1.0", &[]));
+    assert_eq!(
+        release_shas(&d, "web@1.1.0"),
+        repo.list("v1.0.0..v1.1.0", &[])
+    );
     // The release's head is the tag's commit, not the tag object.
-    assert_eq!(head_commit(&d, "web@1.1.0"), repo.git(&["rev-parse", "v1.1.0^{commit}"]));
+    assert_eq!(
+        head_commit(&d, "web@1.1.0"),
+        repo.git(&["rev-parse", "v1.1.0^{commit}"])
+    );
     assert_eq!(
         author_emails(&d, "web@1.1.0"),
         ["alice@example.com", "carol@example.com"]
@@ -176,7 +193,10 @@ fn three_tags_make_three_releases_with_the_commits_between_them() {
     repo.tag("v1.2.0");
     let expected = repo.count("v1.1.0..v1.2.0", &[]);
     release_with(&d, "web@1.2.0", expected);
-    assert_eq!(release_shas(&d, "web@1.2.0"), repo.list("v1.1.0..v1.2.0", &[]));
+    assert_eq!(
+        release_shas(&d, "web@1.2.0"),
+        repo.list("v1.1.0..v1.2.0", &[])
+    );
     assert_eq!(author_emails(&d, "web@1.2.0"), ["alice@example.com"]);
     assert_eq!(d.count("SELECT count(*) FROM releases"), 3);
 }
@@ -336,11 +356,15 @@ fn a_bad_pattern_or_path_stops_the_daemon_with_one_line_and_keeps_the_data() {
     release_with(&d, "web@1.0.0", 2);
     d.stop();
 
-    let bad_pattern = web_config(&repo.path, 20).replace("'^v(?P<version>.+)$'", "'^v(?P<version>.+$'");
+    let bad_pattern =
+        web_config(&repo.path, 20).replace("'^v(?P<version>.+)$'", "'^v(?P<version>.+$'");
     let err = refused(&d, &bad_pattern);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("repositories[0].releases[0].tag_pattern"), "{err}");
+    assert!(
+        lines[0].contains("repositories[0].releases[0].tag_pattern"),
+        "{err}"
+    );
     assert!(lines[0].contains("not a valid regular expression"), "{err}");
 
     let not_a_repo = tmp.path().join("plain-dir");
@@ -436,7 +460,11 @@ schedules: []
     let d = Daemon::start_with(&config);
     let out = d.shiplog(&["hooks", "install", "acme/server"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(common::stdout(&out).contains("post-receive"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("post-receive"),
+        "{}",
+        common::stdout(&out)
+    );
     assert!(server.path.join("hooks/post-receive").exists());
     assert!(!server.path.join("hooks/post-commit").exists());
 
