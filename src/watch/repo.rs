@@ -39,7 +39,7 @@ use crate::schedule::Reconciler;
 use crate::store::refs::{self, SnapshotRef};
 
 /// How long the watcher waits for a burst of file events to settle.
-pub const DEBOUNCE: Duration = Duration::from_millis(50);
+pub const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// A configured repository with a local path, opened once.
 #[derive(Debug, Clone, PartialEq, Eq)]
