@@ -65,6 +65,19 @@ fn install(dir: &Path, extra: &[&str]) {
     run(&mut cmd);
 }
 
+/// User + system time of this process's waited-for children (and theirs), from
+/// /proc/self/stat, in milliseconds (Linux, 100 clock ticks per second).
+fn children_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start at state (field 3).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17 of the whole line, 14 and 15 here.
+    let cutime: f64 = fields.get(13)?.parse().ok()?;
+    let cstime: f64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) * 10.0)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -118,6 +131,25 @@ fn commit_bench(root: &Path) {
         let m = median(&mut times[k]);
         let p = p90(&mut times[k]);
         println!("| {name} | {m:.2} ms | {p:.2} ms | {:+.2} ms |", m - base);
+    }
+    // CPU time is what a busy machine cannot distort: git's and its hooks' user + system
+    // time, per commit, from one block of commits per setup.
+    if children_cpu_ms().is_some() {
+        println!(
+            "\nCPU time (user + system of git and its hooks) per commit, {COMMITS} commits per setup:\n"
+        );
+        println!("| setup | CPU per commit | added |");
+        println!("|---|---|---|");
+        let mut base_cpu = None;
+        for (name, dir) in &setups {
+            let before = children_cpu_ms().unwrap_or(0.0);
+            for i in 0..COMMITS {
+                run(git(dir).args(["commit", "-q", "--allow-empty", "-m", &format!("cpu{i}")]));
+            }
+            let per = (children_cpu_ms().unwrap_or(0.0) - before) / COMMITS as f64;
+            let base = *base_cpu.get_or_insert(per);
+            println!("| {name} | {per:.2} ms | {:+.2} ms |", per - base);
+        }
     }
     // What the spools hold now (the daemon is not running): one file per commit.
     let spool = setups[2].1.join(".git/shiplog/spool");
@@ -303,6 +335,14 @@ fn tag_bench(root: &Path) {
 
 fn main() {
     let root = tempfile::tempdir().unwrap();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at start: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let git_version = Command::new("git").arg("--version").output().unwrap();
     println!(
         "{} , /bin/sh -> {}",
