@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::gitrepo::{GitRepo, git_in, wait_for, yaml_path};
+use common::hook_repo::{GitRepo, git_in, wait_for, yaml_path};
 use common::{Daemon, stderr};
 use serde_json::Value;
 

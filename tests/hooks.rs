@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::gitrepo::{GitRepo, git_cmd, wait_for, yaml_path};
+use common::hook_repo::{GitRepo, git_cmd, wait_for, yaml_path};
 use common::{Daemon, stderr, stdout};
 use serde_json::Value;
 

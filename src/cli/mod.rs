@@ -1,12 +1,13 @@
 //! The command line.
 //!
-//! `serve` runs the daemon. `token` and `projects` are admin commands that work on the data dir
+//! `serve` runs the daemon. `token`, `projects` and `repos` are admin commands that work on the data dir
 //! directly, daemon running or not. Everything else is a client of the daemon's HTTP API and
 //! mirrors sentry-cli's verbs where they overlap, with human tables by default and `--json`
 //! for scripts.
 
 mod admin;
 mod client;
+mod commits;
 mod deploys;
 mod hooks;
 mod output;
@@ -91,6 +92,9 @@ enum Command {
     /// Install, remove and inspect shiplog's git hooks.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// List, add and remove repositories (works on the data dir directly).
+    #[command(subcommand)]
+    Repos(commits::ReposCommand),
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +136,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             run_async(deploys::run(&config, args))
         }
         Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
+        Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
     }
 }
 

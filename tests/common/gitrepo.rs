@@ -1,207 +1,198 @@
-//! Real git repositories for tests, driven through the `git` CLI with a fixed identity and
-//! increasing commit dates (so "newest first" is well defined), isolated from the user's and
-//! the system's git config.
+//! Real git repositories in temp dirs, made with the `git` CLI, for tests that need commits.
+//!
+//! Every git command runs with a fixed identity, no system or global config, `main` as the
+//! default branch and no signing, so tests behave the same on every machine. Commits get
+//! increasing author and committer times one second apart in a `+02:00` offset unless a test
+//! sets them, so "newest first" is well defined.
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-/// A repository on disk.
+/// A repository in its own temp dir.
 pub struct GitRepo {
-    pub path: PathBuf,
-    clock: Cell<i64>,
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    tick: u32,
 }
 
-/// `git` with the test environment, run in `dir`.
-pub fn git_cmd(dir: &Path) -> Command {
+/// Runs git in `dir` with the test environment; panics with git's stderr on failure.
+pub fn git_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Alice Example")
-        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-        .env("GIT_COMMITTER_NAME", "Alice Example")
-        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "user.name=Committer",
+            "-c",
+            "user.email=committer@acme.test",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
+        .args(args)
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
-        .env_remove("SHIPLOG_HOOKS")
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// Runs git in `dir` and returns its trimmed stdout; panics with stderr on failure.
-pub fn git_in(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().expect("run git");
+        .env_remove("GIT_INDEX_FILE")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run git");
     assert!(
         out.status.success(),
-        "git {args:?} in {} failed: {}",
-        dir.display(),
+        "git {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl GitRepo {
-    /// `git init` of a working clone with branch `main` at `path`.
-    pub fn init(path: &Path) -> GitRepo {
-        std::fs::create_dir_all(path).expect("mkdir");
-        git_in(path, &["-c", "init.defaultBranch=main", "init", "-q"]);
-        GitRepo::at(path)
-    }
-
-    /// `git init --bare` at `path`.
-    pub fn init_bare(path: &Path) -> GitRepo {
-        std::fs::create_dir_all(path).expect("mkdir");
-        git_in(
+    /// `git init` in a new temp dir (a work tree).
+    pub fn new() -> GitRepo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("web");
+        std::fs::create_dir(&path).expect("repo dir");
+        let repo = GitRepo {
+            _dir: dir,
             path,
-            &["-c", "init.defaultBranch=main", "init", "-q", "--bare"],
-        );
-        GitRepo::at(path)
+            tick: 0,
+        };
+        repo.git(&["init", "-q"]);
+        repo
     }
 
-    /// An existing repository (or linked worktree).
-    pub fn at(path: &Path) -> GitRepo {
-        GitRepo {
-            path: path.to_path_buf(),
-            clock: Cell::new(1_700_000_000),
-        }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.path.to_str().expect("utf-8 temp path")
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        git_in(&self.path, args)
+        git_in(&self.path, args, &[])
     }
 
-    /// Runs git and returns the whole output, successful or not.
-    pub fn git_output(&self, args: &[&str]) -> Output {
-        git_cmd(&self.path).args(args).output().expect("run git")
+    /// Writes a file (creating directories).
+    pub fn write(&self, file: &str, text: &str) {
+        let p = self.path.join(file);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write file");
     }
 
-    fn dated(&self) -> Command {
-        let t = self.clock.get() + 60;
-        self.clock.set(t);
-        let mut cmd = git_cmd(&self.path);
-        cmd.env("GIT_AUTHOR_DATE", format!("{t} +0200"))
-            .env("GIT_COMMITTER_DATE", format!("{t} +0200"));
-        cmd
+    pub fn remove(&self, file: &str) {
+        std::fs::remove_file(self.path.join(file)).expect("remove file");
     }
 
-    /// Writes `files` (path, content), commits them as `author` (name, email) and returns the
-    /// new commit's sha.
-    pub fn commit(&self, message: &str, files: &[(&str, &str)], author: (&str, &str)) -> String {
-        for (file, content) in files {
-            let full = self.path.join(file);
-            if let Some(parent) = full.parent() {
-                std::fs::create_dir_all(parent).expect("mkdir");
-            }
-            std::fs::write(&full, content).expect("write file");
-            self.git(&["add", "--", file]);
-        }
-        let out = self
-            .dated()
-            .env("GIT_AUTHOR_NAME", author.0)
-            .env("GIT_AUTHOR_EMAIL", author.1)
-            .args(["commit", "-q", "--allow-empty", "-m", message])
-            .output()
-            .expect("git commit");
-        assert!(
-            out.status.success(),
-            "git commit failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+    pub fn rename(&self, from: &str, to: &str) {
+        std::fs::rename(self.path.join(from), self.path.join(to)).expect("rename");
+    }
+
+    /// The time the next commit gets.
+    fn next_date(&mut self) -> String {
+        self.tick += 1;
+        format!(
+            "2024-01-02T{:02}:{:02}:{:02}+02:00",
+            10 + self.tick / 3600,
+            (self.tick / 60) % 60,
+            self.tick % 60
+        )
+    }
+
+    /// Commits everything in the work tree as `name <email>`; returns the new sha.
+    pub fn commit_as(&mut self, name: &str, email: &str, message: &str) -> String {
+        let date = self.next_date();
+        self.git(&["add", "-A"]);
+        git_in(
+            &self.path,
+            &["commit", "-q", "--allow-empty", "-m", message],
+            &[
+                ("GIT_AUTHOR_NAME", name),
+                ("GIT_AUTHOR_EMAIL", email),
+                ("GIT_AUTHOR_DATE", &date),
+                ("GIT_COMMITTER_DATE", &date),
+            ],
         );
         self.head()
     }
 
-    /// `n` commits, each changing `file`, by Alice.
-    pub fn commits(&self, n: usize, file: &str) -> String {
-        let mut sha = String::new();
-        for i in 0..n {
-            let content = format!("{file} change {i} {}\n", self.clock.get());
-            sha = self.commit(
-                &format!("change {file} #{i}"),
-                &[(file, &content)],
-                ("Alice Example", "alice@example.com"),
-            );
-        }
-        sha
+    /// Commits as "Dev One <dev@acme.test>".
+    pub fn commit(&mut self, message: &str) -> String {
+        self.commit_as("Dev One", "dev@acme.test", message)
+    }
+
+    /// `git merge --no-ff` of `branch` into the current branch; returns the merge sha.
+    pub fn merge(&mut self, branch: &str, message: &str) -> String {
+        let date = self.next_date();
+        git_in(
+            &self.path,
+            &["merge", "-q", "--no-ff", "-m", message, branch],
+            &[("GIT_AUTHOR_DATE", &date), ("GIT_COMMITTER_DATE", &date)],
+        );
+        self.head()
     }
 
     pub fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"])
     }
 
-    /// A lightweight tag on HEAD.
-    pub fn tag(&self, name: &str) {
-        self.git(&["tag", name]);
+    pub fn rev_parse(&self, spec: &str) -> String {
+        self.git(&["rev-parse", spec])
     }
 
-    /// An annotated tag on HEAD.
-    pub fn tag_annotated(&self, name: &str) {
-        let out = self
-            .dated()
-            .args(["tag", "-a", name, "-m", &format!("release {name}")])
-            .output()
-            .expect("git tag");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    /// `git rev-list --count <range>`.
+    pub fn count(&self, range: &str) -> i64 {
+        self.git(&["rev-list", "--count", range])
+            .parse()
+            .expect("count")
     }
 
-    /// `git rev-list --count <range> [-- paths]`.
-    pub fn count(&self, range: &str, paths: &[&str]) -> i64 {
-        let mut args = vec!["rev-list", "--count", range];
-        if !paths.is_empty() {
-            args.push("--");
-            args.extend(paths);
-        }
-        self.git(&args).parse().expect("a count")
+    /// `git rev-list <args>` as a list of shas, newest first.
+    pub fn rev_list(&self, args: &[&str]) -> Vec<String> {
+        let mut all = vec!["rev-list"];
+        all.extend_from_slice(args);
+        self.git(&all)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
-    /// `git rev-list <range> [-- paths]`, newest first.
-    pub fn list(&self, range: &str, paths: &[&str]) -> Vec<String> {
-        let mut args = vec!["rev-list", range];
-        if !paths.is_empty() {
-            args.push("--");
-            args.extend(paths);
-        }
-        self.git(&args).lines().map(str::to_string).collect()
+    /// A commit's changes against its first parent (or the empty tree for a root), as sorted
+    /// `X\tpath` lines, renames as D + A.
+    pub fn changes(&self, sha: &str) -> Vec<String> {
+        let parents = self.git(&["rev-list", "--parents", "-n1", sha]);
+        let base = if parents.split(' ').count() > 1 {
+            format!("{sha}^1")
+        } else {
+            "4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_string()
+        };
+        let mut out: Vec<String> = self
+            .git(&["diff", "--name-status", "--no-renames", &base, sha])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out
     }
 
-    /// The git common dir (absolute).
-    pub fn common_dir(&self) -> PathBuf {
-        PathBuf::from(self.git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]))
-    }
-
-    /// The files waiting in the spool.
-    pub fn spool_files(&self) -> Vec<String> {
-        let dir = self.common_dir().join("shiplog/spool");
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
+    /// Makes `n` commits, each changing `app.js`; returns their shas, oldest first.
+    pub fn commits(&mut self, n: usize, prefix: &str) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                self.write("app.js", &format!("{prefix} {i}\n"));
+                self.commit(&format!("{prefix} {i}: change app\n\nbody line for {i}\n"))
             })
-            .unwrap_or_default();
-        names.sort();
-        names
+            .collect()
     }
 }
 
-/// Polls `f` until it returns `Some` or `timeout` passes; panics with `what` on timeout.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
+impl Default for GitRepo {
+    fn default() -> Self {
+        GitRepo::new()
     }
-}
-
-/// A config YAML string with `path` quoted safely.
-pub fn yaml_path(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "''"))
 }
