@@ -18,6 +18,7 @@
 //!   repository gets `post-receive`. `reference-transaction` is optional: git starts it about
 //!   five times per commit, which alone costs more than the per-commit budget, and the
 //!   daemon's ref watcher and reconcile see local tags without it (BENCHMARKS.md "Git hooks").
+//!   `post-update` is not used: post-receive sees the same pushes, with old and new values.
 //! - **Other people's hooks.** A hook that is not ours is moved to `<hook>.shiplog-prev` and
 //!   our script runs it first with the same arguments and input (and, for the hooks that can
 //!   stop git, passes its exit status on). Our files carry the line [`MARKER`], so installing
