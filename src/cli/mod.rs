@@ -9,6 +9,7 @@ mod admin;
 mod client;
 mod commits;
 mod deploys;
+mod hooks;
 mod output;
 mod releases;
 
@@ -88,6 +89,9 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Record and list deploys of a release.
     Deploys(deploys::DeploysArgs),
+    /// Install, remove and inspect shiplog's git hooks.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
     /// List, add and remove repositories (works on the data dir directly).
     #[command(subcommand)]
     Repos(commits::ReposCommand),
@@ -131,6 +135,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(deploys::run(&config, args))
         }
+        Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
         Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
     }
 }
