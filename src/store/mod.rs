@@ -13,6 +13,8 @@
 //! the pipeline or the API.
 
 pub mod activity;
+pub mod artifacts;
+pub mod blobs;
 pub mod deploys;
 pub mod inbox;
 pub mod orgs;
@@ -66,6 +68,7 @@ fn migration_list() -> Vec<M<'static>> {
     vec![
         M::up(include_str!("migrations/0001_core.sql")),
         M::up(include_str!("migrations/0002_commits.sql")),
+        M::up(include_str!("migrations/0004_artifacts.sql")),
     ]
 }
 
