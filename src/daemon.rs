@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -62,8 +63,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let pipeline = Pipeline::new(store.clone());
     // Each feature registers the handlers for the event kinds it owns here.
-    let tasks = vec![tokio::spawn(pipeline.clone().run(stopping.clone()))];
+    let artifact_settings = Arc::new(core::artifact::Settings::from_config(&config));
+    core::artifact::register(&pipeline, &store, artifact_settings.clone());
+    crate::watch::drop_dir::register(&pipeline, &config, artifact_settings.clone());
+    let mut tasks = vec![tokio::spawn(pipeline.clone().run(stopping.clone()))];
     // Adapters that feed the pipeline (watchers, scheduler) start here.
+    core::artifact::resume(&pipeline, &store)
+        .await
+        .context("cannot resume unfinished artifact assembles")?;
+    tasks.extend(crate::watch::drop_dir::spawn(
+        pipeline.clone(),
+        &config,
+        stopping.clone(),
+    ));
 
     let listener = TcpListener::bind(&config.listen)
         .await
@@ -75,7 +87,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         pipeline.clone(),
         public_url.clone(),
         config.limits.max_json_body,
-    );
+    )
+    .with_artifacts((*artifact_settings).clone());
     let app = api::router(state);
 
     let runtime = write_runtime_info(

@@ -23,3 +23,4 @@ pub mod daemon;
 pub mod model;
 pub mod pipeline;
 pub mod store;
+pub mod watch;

@@ -689,11 +689,11 @@ pub fn record_drop(
     Ok(())
 }
 
-/// Whether the inbox has an event with this key, and whether it was processed.
-pub fn inbox_status(conn: &Connection, idem_key: &str) -> Result<Option<bool>, StoreError> {
+/// The inbox event with this key: whether it was processed, and its payload.
+pub fn inbox_event(conn: &Connection, idem_key: &str) -> Result<Option<(bool, String)>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT processed_at IS NOT NULL FROM inbox WHERE idem_key = ?1")?
-        .query_row([idem_key], |r| r.get(0))
+        .prepare_cached("SELECT processed_at IS NOT NULL, payload FROM inbox WHERE idem_key = ?1")?
+        .query_row([idem_key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 

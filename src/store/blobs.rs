@@ -70,6 +70,13 @@ pub fn put(
     data: &[u8],
     now: &str,
 ) -> Result<BlobRef, BlobError> {
+    let sha1 = verify(sha1, data)?;
+    Ok(put_hashed(conn, org_id, &sha1, data, now)?)
+}
+
+/// Checks a chunk against its name (and the blob size); returns the lowercase sha1. Callers
+/// that must not hold the writer while hashing verify first and then [`put_hashed`].
+pub fn verify(sha1: &str, data: &[u8]) -> Result<String, BlobError> {
     if data.len() > BLOB_SIZE {
         return Err(BlobError::TooLarge { size: data.len() });
     }
@@ -80,11 +87,11 @@ pub fn put(
             actual,
         });
     }
-    Ok(put_hashed(conn, org_id, &actual, data, now)?)
+    Ok(actual)
 }
 
-/// [`put`] for bytes whose sha1 the caller has just computed itself.
-fn put_hashed(
+/// [`put`] for bytes whose sha1 the caller has just computed (or [`verify`]d) itself.
+pub fn put_hashed(
     conn: &Connection,
     org_id: i64,
     sha1: &str,

@@ -1,0 +1,3 @@
+//! Watchers: notify-driven adapters that turn what appears on disk into pipeline events.
+
+pub mod drop_dir;
