@@ -6,6 +6,7 @@
 //! for scripts.
 
 mod admin;
+mod artifacts;
 mod client;
 mod deploys;
 mod output;
@@ -87,6 +88,8 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Record and list deploys of a release.
     Deploys(deploys::DeploysArgs),
+    /// Upload, list, download and delete a release's artifacts (source maps).
+    Artifacts(artifacts::ArtifactsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +129,10 @@ pub fn main() -> Result<ExitCode, CliError> {
         Command::Deploys(args) => {
             let config = load_config(&cli, None)?;
             run_async(deploys::run(&config, args))
+        }
+        Command::Artifacts(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(artifacts::run(&config, args))
         }
     }
 }
