@@ -193,7 +193,9 @@ pub async fn upload(
             Err((None, message)) => return Err(ApiError::bad_request(message)),
         };
         total += data.len() as u64;
-        if total > max_request {
+        // A request always holds at least one chunk (sentry-cli sends one even when a single
+        // chunk is over maxRequestSize).
+        if total > max_request && count > 1 {
             return Ok(refuse(
                 "Request too large",
                 format!(

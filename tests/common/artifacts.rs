@@ -111,7 +111,7 @@ pub fn post_chunks(d: &Daemon, content_type: &str, body: Vec<u8>) -> (u16, Value
 /// Cuts `data` into chunks of `size`, uploads them gzipped, and returns the assemble body.
 pub fn upload(d: &Daemon, data: &[u8], size: usize, extra: Value) -> Value {
     let chunks: Vec<&[u8]> = data.chunks(size).collect();
-    for batch in chunks.chunks(16) {
+    for batch in chunks.chunks(2) {
         let parts: Vec<(&str, String, Vec<u8>)> = batch
             .iter()
             .map(|c| ("file_gzip", sha1_hex(c), gzip(c)))
