@@ -55,7 +55,12 @@ fn chunk_uploads_are_checked_like_sentry() {
     let (status, v) = post_chunks(&d, &ct, body);
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["error"], "Checksum mismatch");
-    assert!(v["detail"].as_str().unwrap().starts_with("Checksum mismatch"));
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Checksum mismatch")
+    );
     // The same check after gunzip.
     let (ct, body) = multipart(&[("file_gzip", &sha1_hex(b"other"), gzip(b"data"))]);
     assert_eq!(post_chunks(&d, &ct, body).1["error"], "Checksum mismatch");
@@ -64,9 +69,16 @@ fn chunk_uploads_are_checked_like_sentry() {
     let big = vec![7u8; MIB + 1];
     let (ct, body) = multipart(&[("file", &sha1_hex(&big), big.clone())]);
     let (status, v) = post_chunks(&d, &ct, body);
-    assert_eq!((status, v["error"].as_str()), (400, Some("Chunk size too large")), "{v}");
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("Chunk size too large")),
+        "{v}"
+    );
     let (ct, body) = multipart(&[("file_gzip", &sha1_hex(&big), gzip(&big))]);
-    assert_eq!(post_chunks(&d, &ct, body).1["error"], "Chunk size too large");
+    assert_eq!(
+        post_chunks(&d, &ct, body).1["error"],
+        "Chunk size too large"
+    );
 
     // More than chunksPerRequest parts.
     let parts: Vec<(String, Vec<u8>)> = (0..65u32)
@@ -88,18 +100,28 @@ fn chunk_uploads_are_checked_like_sentry() {
         .iter()
         .map(|c| ("file_gzip", sha1_hex(c), gzip(c)))
         .collect();
-    let parts: Vec<(&str, &str, Vec<u8>)> =
-        parts.iter().map(|(f, n, b)| (*f, n.as_str(), b.clone())).collect();
+    let parts: Vec<(&str, &str, Vec<u8>)> = parts
+        .iter()
+        .map(|(f, n, b)| (*f, n.as_str(), b.clone()))
+        .collect();
     let (ct, body) = multipart(&parts);
     let (status, v) = post_chunks(&d, &ct, body);
-    assert_eq!((status, v["error"].as_str()), (400, Some("Request too large")), "{v}");
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("Request too large")),
+        "{v}"
+    );
 
     // A body over limits.max_upload_body (3 MiB): 413 with a detail naming the limit.
     let chunks: Vec<Vec<u8>> = (0..4u64).map(|i| noise(i, MIB)).collect();
-    let parts: Vec<(&str, String, Vec<u8>)> =
-        chunks.iter().map(|c| ("file", sha1_hex(c), c.clone())).collect();
-    let parts: Vec<(&str, &str, Vec<u8>)> =
-        parts.iter().map(|(f, n, b)| (*f, n.as_str(), b.clone())).collect();
+    let parts: Vec<(&str, String, Vec<u8>)> = chunks
+        .iter()
+        .map(|c| ("file", sha1_hex(c), c.clone()))
+        .collect();
+    let parts: Vec<(&str, &str, Vec<u8>)> = parts
+        .iter()
+        .map(|(f, n, b)| (*f, n.as_str(), b.clone()))
+        .collect();
     let (ct, body) = multipart(&parts);
     let (status, v) = post_chunks(&d, &ct, body);
     assert_eq!(status, 413, "{v}");
@@ -128,7 +150,11 @@ fn assemble_walks_sentrys_states_and_enforces_the_file_limit() {
     let d = limited();
     new_release(&d, "1.0.0");
     let js = noise(1, 300_000);
-    let m = manifest("acme", Some("1.0.0"), &[("files/_/_/a.js", "~/a.js", "minified_source")]);
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[("files/_/_/a.js", "~/a.js", "minified_source")],
+    );
     let data = bundle(&m, &[("files/_/_/a.js", &js)], true);
     let body = json!({
         "checksum": sha1_hex(&data),
@@ -169,7 +195,13 @@ fn assemble_walks_sentrys_states_and_enforces_the_file_limit() {
         Some(body),
     );
     assert_eq!(status, 413, "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("exceeds maximum size"), "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds maximum size"),
+        "{v}"
+    );
 
     // Malformed requests are 400s with Sentry's wording.
     let (status, v) = d.api(
@@ -184,7 +216,12 @@ fn assemble_walks_sentrys_states_and_enforces_the_file_limit() {
         Some(json!({"checksum": sha1_hex(b"x"), "chunks": [], "projects": []})),
     );
     assert_eq!(status, 400);
-    assert!(v["detail"].as_str().unwrap().contains("at least one project"));
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at least one project")
+    );
 }
 
 fn refused(d: &Daemon, data: &[u8]) -> String {
@@ -203,15 +240,27 @@ fn zip_slip_and_bad_bundles_are_refused_and_store_nothing() {
     let d = Daemon::start();
     new_release(&d, "1.0.0");
     // An entry that climbs out of the bundle.
-    let m = manifest("acme", Some("1.0.0"), &[("../evil.js", "~/evil.js", "minified_source")]);
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[("../evil.js", "~/evil.js", "minified_source")],
+    );
     let detail = refused(&d, &bundle(&m, &[("../evil.js", b"evil")], true));
     assert!(detail.contains("path outside the bundle"), "{detail}");
     // An absolute path.
-    let m = manifest("acme", Some("1.0.0"), &[("/etc/passwd", "~/p.js", "source")]);
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[("/etc/passwd", "~/p.js", "source")],
+    );
     let detail = refused(&d, &bundle(&m, &[("/etc/passwd", b"root")], false));
     assert!(detail.contains("path outside the bundle"), "{detail}");
     // A symlink entry.
-    let m = manifest("acme", Some("1.0.0"), &[("files/link.js", "~/link.js", "source")]);
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[("files/link.js", "~/link.js", "source")],
+    );
     let mut cursor = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut cursor);
@@ -225,7 +274,11 @@ fn zip_slip_and_bad_bundles_are_refused_and_store_nothing() {
     assert!(detail.contains("path outside the bundle"), "{detail}");
     assert!(detail.contains("symbolic link"), "{detail}");
     // Wrong organization, wrong release, bad manifest, not a zip.
-    let m = manifest("other", Some("1.0.0"), &[("files/a.js", "~/a.js", "source")]);
+    let m = manifest(
+        "other",
+        Some("1.0.0"),
+        &[("files/a.js", "~/a.js", "source")],
+    );
     let detail = refused(&d, &bundle(&m, &[("files/a.js", b"a")], true));
     assert!(detail.contains("organization does not match"), "{detail}");
     let m = manifest("acme", Some("2.0.0"), &[("files/a.js", "~/a.js", "source")]);
@@ -236,8 +289,18 @@ fn zip_slip_and_bad_bundles_are_refused_and_store_nothing() {
     let detail = refused(&d, b"this is not a zip at all");
     assert!(detail.contains("the bundle is invalid"), "{detail}");
     // Nothing of any of them was stored.
-    for table in ["files", "release_files", "artifact_bundles", "artifact_index", "debug_id_artifacts"] {
-        assert_eq!(d.count(&format!("SELECT count(*) FROM {table}")), 0, "{table}");
+    for table in [
+        "files",
+        "release_files",
+        "artifact_bundles",
+        "artifact_index",
+        "debug_id_artifacts",
+    ] {
+        assert_eq!(
+            d.count(&format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
     }
     // An error is reported once; the same upload then starts afresh (e.g. after a fix).
     let m = manifest("acme", Some("3.0.0"), &[("files/a.js", "~/a.js", "source")]);
@@ -258,7 +321,14 @@ fn legacy_release_assemble_deletion_and_dists() {
         "files/_/_/app.js": {"type": "minified_source", "url": "~/app.js", "headers": {"Sourcemap": "app.js.map"}},
         "files/_/_/app.js.map": {"type": "source_map", "url": "~/app.js.map"}
     }});
-    let data = bundle(&m, &[("files/_/_/app.js", b"app();"), ("files/_/_/app.js.map", b"{}")], true);
+    let data = bundle(
+        &m,
+        &[
+            ("files/_/_/app.js", b"app();"),
+            ("files/_/_/app.js.map", b"{}"),
+        ],
+        true,
+    );
     let body = upload(&d, &data, MIB, json!({}));
     let legacy = json!({"checksum": body["checksum"], "chunks": body["chunks"]});
     let path = "organizations/acme/releases/web@1.0.0/assemble/";
@@ -281,14 +351,23 @@ fn legacy_release_assemble_deletion_and_dists() {
     // Sentry's ident: sha1(name + "\0\0" + dist).
     let ident = sha1_hex(b"~/app.js\0\x007");
     assert_eq!(
-        d.count(&format!("SELECT count(*) FROM release_files WHERE ident = '{ident}'")),
+        d.count(&format!(
+            "SELECT count(*) FROM release_files WHERE ident = '{ident}'"
+        )),
         1
     );
-    let (status, dists) = d.api("GET", "organizations/acme/releases/web@1.0.0/files/?dist=8", None);
+    let (status, dists) = d.api(
+        "GET",
+        "organizations/acme/releases/web@1.0.0/files/?dist=8",
+        None,
+    );
     assert_eq!((status, dists), (200, json!([])));
     let (status, meta) = d.api(
         "GET",
-        &format!("organizations/acme/releases/web@1.0.0/files/{}/", app["id"].as_str().unwrap()),
+        &format!(
+            "organizations/acme/releases/web@1.0.0/files/{}/",
+            app["id"].as_str().unwrap()
+        ),
         None,
     );
     assert_eq!(status, 200);
@@ -309,7 +388,15 @@ fn legacy_release_assemble_deletion_and_dists() {
     assert_eq!(d.api("GET", &url, None).0, 404);
     assert_eq!(d.api("DELETE", &url, None).0, 404);
     assert_eq!(files(&d, "web@1.0.0").len(), 1);
-    assert_eq!(d.api("GET", "organizations/acme/releases/web@1.0.0/files/zz/", None).0, 404);
+    assert_eq!(
+        d.api(
+            "GET",
+            "organizations/acme/releases/web@1.0.0/files/zz/",
+            None
+        )
+        .0,
+        404
+    );
 }
 
 /// Uploads `files` (entry, url, bytes) as release files of `release` and waits for `ok`.
@@ -317,7 +404,10 @@ fn put_files(d: &Daemon, release: &str, list: &[(&str, &str, &[u8])]) {
     let m = manifest(
         "acme",
         Some(release),
-        &list.iter().map(|(p, u, _)| (*p, *u, "minified_source")).collect::<Vec<_>>(),
+        &list
+            .iter()
+            .map(|(p, u, _)| (*p, *u, "minified_source"))
+            .collect::<Vec<_>>(),
     );
     let entries: Vec<(&str, &[u8])> = list.iter().map(|(p, _, b)| (*p, *b)).collect();
     let data = bundle(&m, &entries, true);
@@ -334,8 +424,22 @@ fn pruning_keeps_every_chunk_still_in_use() {
     let vendor = noise(10, 5 * MIB / 2);
     let old_only = noise(11, 3 * MIB / 2);
     let new_only = noise(12, MIB / 2);
-    put_files(&d, "old", &[("files/v.js", "~/vendor.js", &vendor), ("files/o.js", "~/old.js", &old_only)]);
-    put_files(&d, "new", &[("files/v.js", "~/vendor.js", &vendor), ("files/n.js", "~/new.js", &new_only)]);
+    put_files(
+        &d,
+        "old",
+        &[
+            ("files/v.js", "~/vendor.js", &vendor),
+            ("files/o.js", "~/old.js", &old_only),
+        ],
+    );
+    put_files(
+        &d,
+        "new",
+        &[
+            ("files/v.js", "~/vendor.js", &vendor),
+            ("files/n.js", "~/new.js", &new_only),
+        ],
+    );
     let vendor_chunks: Vec<String> = vendor.chunks(MIB).map(sha1_hex).collect();
     let old_chunks: Vec<String> = old_only.chunks(MIB).map(sha1_hex).collect();
     let has = |d: &Daemon, sha: &str| {
@@ -347,19 +451,40 @@ fn pruning_keeps_every_chunk_still_in_use() {
     d.stop();
     {
         let db = rusqlite::Connection::open(d.data_dir().join("shiplog.sqlite3")).unwrap();
-        db.execute("UPDATE releases SET date_added = '2025-01-01T00:00:00.000000Z' WHERE version = 'old'", []).unwrap();
-        db.execute("UPDATE blob_owners SET last_used = '2025-01-01T00:00:00.000000Z'", []).unwrap();
-        db.execute("UPDATE artifact_bundles SET date_uploaded = '2025-01-01T00:00:00.000000Z'", []).unwrap();
+        db.execute(
+            "UPDATE releases SET date_added = '2025-01-01T00:00:00.000000Z' WHERE version = 'old'",
+            [],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE blob_owners SET last_used = '2025-01-01T00:00:00.000000Z'",
+            [],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE artifact_bundles SET date_uploaded = '2025-01-01T00:00:00.000000Z'",
+            [],
+        )
+        .unwrap();
     }
     let out = d.shiplog(&["artifacts", "prune", "--keep-days", "30"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let report = common::stdout(&out);
-    assert!(report.contains("release files") && report.contains("chunks"), "{report}");
+    assert!(
+        report.contains("release files") && report.contains("chunks"),
+        "{report}"
+    );
     d.restart();
 
     assert!(files(&d, "old").is_empty());
-    assert!(vendor_chunks.iter().all(|c| has(&d, c)), "a shared chunk was pruned");
-    assert!(old_chunks.iter().all(|c| !has(&d, c)), "old.js's chunks are still there");
+    assert!(
+        vendor_chunks.iter().all(|c| has(&d, c)),
+        "a shared chunk was pruned"
+    );
+    assert!(
+        old_chunks.iter().all(|c| !has(&d, c)),
+        "old.js's chunks are still there"
+    );
     assert_eq!(
         d.count("SELECT count(*) FROM blobs WHERE id NOT IN (SELECT blob_id FROM file_blobs)"),
         0,
@@ -368,7 +493,10 @@ fn pruning_keeps_every_chunk_still_in_use() {
     let list = files(&d, "new");
     for (name, data) in [("~/vendor.js", &vendor), ("~/new.js", &new_only)] {
         let id = file_named(&list, name)["id"].as_str().unwrap().to_string();
-        let (_, bytes) = download(&d, &format!("organizations/acme/releases/new/files/{id}/?download=1"));
+        let (_, bytes) = download(
+            &d,
+            &format!("organizations/acme/releases/new/files/{id}/?download=1"),
+        );
         assert!(&bytes == data, "{name} changed");
     }
     // Pruning again removes nothing more.
@@ -387,14 +515,30 @@ fn cli_uploads_lists_downloads_and_deletes() {
     std::fs::create_dir_all(dist.join("js")).unwrap();
     let big = common::artifacts::js(5, 3 * MIB);
     std::fs::write(dist.join("js/app.js"), &big).unwrap();
-    std::fs::write(dist.join("js/app.js.map"), br#"{"version":3,"mappings":""}"#).unwrap();
+    std::fs::write(
+        dist.join("js/app.js.map"),
+        br#"{"version":3,"mappings":""}"#,
+    )
+    .unwrap();
     std::fs::write(dist.join("readme.txt"), b"not uploaded").unwrap();
     let out = d.shiplog(&[
-        "artifacts", "-r", "1.0.0", "upload", "-p", "web", "--url-prefix", "~/static", "--wait",
+        "artifacts",
+        "-r",
+        "1.0.0",
+        "upload",
+        "-p",
+        "web",
+        "--url-prefix",
+        "~/static",
+        "--wait",
         dist.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    assert!(common::stdout(&out).contains("2 files stored"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("2 files stored"),
+        "{}",
+        common::stdout(&out)
+    );
     let list = files(&d, "1.0.0");
     assert_eq!(list.len(), 2, "{list:#?}");
     let app = file_named(&list, "~/static/js/app.js");
@@ -406,18 +550,36 @@ fn cli_uploads_lists_downloads_and_deletes() {
 
     let target = work.path().join("got.js");
     let out = d.shiplog(&[
-        "artifacts", "-r", "1.0.0", "download", &id, "--output", target.to_str().unwrap(),
+        "artifacts",
+        "-r",
+        "1.0.0",
+        "download",
+        &id,
+        "--output",
+        target.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(std::fs::read(&target).unwrap() == big);
 
     // The same upload again sends no chunk.
     let out = d.shiplog(&[
-        "artifacts", "-r", "1.0.0", "upload", "-p", "web", "--url-prefix", "~/static", "--wait",
+        "artifacts",
+        "-r",
+        "1.0.0",
+        "upload",
+        "-p",
+        "web",
+        "--url-prefix",
+        "~/static",
+        "--wait",
         dist.to_str().unwrap(),
     ]);
     assert!(out.status.success());
-    assert!(common::stdout(&out).contains(" 0 of "), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains(" 0 of "),
+        "{}",
+        common::stdout(&out)
+    );
 
     let out = d.shiplog(&["artifacts", "-r", "1.0.0", "delete", &id]);
     assert!(out.status.success());
@@ -425,7 +587,10 @@ fn cli_uploads_lists_downloads_and_deletes() {
     let out = d.shiplog(&["artifacts", "-r", "1.0.0", "delete", &id]);
     assert!(!out.status.success());
     let err = common::stderr(&out);
-    assert!(err.contains("not found") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("not found") && err.lines().count() == 1,
+        "{err}"
+    );
     // No release: one line saying what to pass.
     let out = d.shiplog(&["artifacts", "list"]);
     assert!(!out.status.success());

@@ -106,7 +106,13 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
         &bin,
         &d,
         &[
-            "sourcemaps", "upload", "-p", "web", "--release", "1.0.0", "--wait",
+            "sourcemaps",
+            "upload",
+            "-p",
+            "web",
+            "--release",
+            "1.0.0",
+            "--wait",
             dist.to_str().unwrap(),
         ],
     );
@@ -124,7 +130,14 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
         &bin,
         &d,
         &[
-            "sourcemaps", "upload", "-p", "web", "--release", "1.1.0", "--dist", "42",
+            "sourcemaps",
+            "upload",
+            "-p",
+            "web",
+            "--release",
+            "1.1.0",
+            "--dist",
+            "42",
             dist.to_str().unwrap(),
         ],
     );
@@ -132,9 +145,14 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
         out.contains("File upload complete") || out.contains("File processing complete"),
         "{out}"
     );
-    wait_for(30, "release 1.1.0's files", || files(&d, "1.1.0").len() == 4);
+    wait_for(30, "release 1.1.0's files", || {
+        files(&d, "1.1.0").len() == 4
+    });
     compare_all(&d, "1.1.0", &dist);
-    assert_eq!(file_named(&files(&d, "1.1.0"), "~/app.min.js")["dist"], "42");
+    assert_eq!(
+        file_named(&files(&d, "1.1.0"), "~/app.min.js")["dist"],
+        "42"
+    );
 
     // Found by debug id (in both releases) and by URL (Sentry's normalize candidates).
     let (status, found) = d.api(
@@ -145,7 +163,11 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
     assert_eq!(status, 200, "{found}");
     let found = found.as_array().unwrap();
     assert!(found.len() >= 4, "{found:#?}");
-    assert!(found.iter().any(|f| f["release"] == "1.0.0" && f["url"] == "~/app.min.js"));
+    assert!(
+        found
+            .iter()
+            .any(|f| f["release"] == "1.0.0" && f["url"] == "~/app.min.js")
+    );
     let js_hit = found
         .iter()
         .find(|f| f["url"] == "~/app.min.js" && f["release"] == "1.1.0")
@@ -167,11 +189,20 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
         &bin,
         &d,
         &[
-            "sourcemaps", "upload", "-p", "web", "--release", "1.0.0", "--wait",
+            "sourcemaps",
+            "upload",
+            "-p",
+            "web",
+            "--release",
+            "1.0.0",
+            "--wait",
             dist.to_str().unwrap(),
         ],
     );
-    assert!(out.contains("Nothing to upload") || out.contains("File processing complete"), "{out}");
+    assert!(
+        out.contains("Nothing to upload") || out.contains("File processing complete"),
+        "{out}"
+    );
     assert_eq!(blob_totals(&d), (blobs_before, bytes_before));
     let pages_after = d.count("SELECT page_count FROM pragma_page_count()");
     assert!(
@@ -186,7 +217,13 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
         &bin,
         &d,
         &[
-            "sourcemaps", "upload", "-p", "web", "--release", "9.9.9", "--wait",
+            "sourcemaps",
+            "upload",
+            "-p",
+            "web",
+            "--release",
+            "9.9.9",
+            "--wait",
             dist.to_str().unwrap(),
         ],
     );
@@ -213,7 +250,13 @@ fn a_large_upload_goes_to_the_artifact_index() {
         &bin,
         &d,
         &[
-            "sourcemaps", "upload", "-p", "web", "--release", "2.0.0", "--wait",
+            "sourcemaps",
+            "upload",
+            "-p",
+            "web",
+            "--release",
+            "2.0.0",
+            "--wait",
             dist.to_str().unwrap(),
         ],
     );
@@ -222,7 +265,10 @@ fn a_large_upload_goes_to_the_artifact_index() {
     assert_eq!(d.count("SELECT count(*) FROM artifact_index"), 4);
     assert_eq!(d.count("SELECT count(*) FROM release_files"), 0);
     let list = files(&d, "2.0.0");
-    assert!(list.iter().all(|f| f["id"].as_str().unwrap().starts_with('i')));
+    assert!(
+        list.iter()
+            .all(|f| f["id"].as_str().unwrap().starts_with('i'))
+    );
     compare_all(&d, "2.0.0", &dist);
 
     // The bundle is also found by debug id and its entries download from it.

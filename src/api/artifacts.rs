@@ -97,9 +97,9 @@ pub struct AssembleBody {
 
 impl AssembleBody {
     fn into_request(self) -> Result<AssembleRequest, CoreError> {
-        let checksum = self.checksum.ok_or_else(|| {
-            CoreError::invalid("checksum", "checksum: This field is required.")
-        })?;
+        let checksum = self
+            .checksum
+            .ok_or_else(|| CoreError::invalid("checksum", "checksum: This field is required."))?;
         let chunks = self
             .chunks
             .ok_or_else(|| CoreError::invalid("chunks", "chunks: This field is required."))?;
@@ -143,7 +143,9 @@ async fn answer(
     Ok(match answer {
         Answer::Missing(missing) => state_body("not_found", &missing, None),
         Answer::State { state, detail } => state_body(&state, &[], detail.as_deref()),
-        Answer::TooLarge(detail) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response(),
+        Answer::TooLarge(detail) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response()
+        }
         Answer::Started(event) => {
             if let Err(e) = state.pipeline.submit("api", &event).await {
                 let detail = format!("cannot queue the assemble: {e}");
@@ -236,7 +238,9 @@ pub async fn list_files(
     };
     let page = match Cursor::parse(q.get("cursor").unwrap_or(""))? {
         Some(c) if c.offset < 0 => {
-            return Err(ApiError::bad_request("Pagination offset cannot be negative"));
+            return Err(ApiError::bad_request(
+                "Pagination offset cannot be negative",
+            ));
         }
         Some(c) => c.offset,
         None => 0,
@@ -300,7 +304,13 @@ fn download(state: &AppState, content: Content, name: &str, size: Option<u64>) -
     let basename = name.rsplit('/').next().unwrap_or(name);
     let safe: String = basename
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
@@ -360,9 +370,13 @@ fn download_path(org: &str, found: &artifact::Found) -> String {
             "/api/0/organizations/{org}/releases/{}/files/{id}/?download=1",
             percent(release)
         ),
-        (_, _, Content::Bundle {
-            bundle_id, path, ..
-        }) => format!(
+        (
+            _,
+            _,
+            Content::Bundle {
+                bundle_id, path, ..
+            },
+        ) => format!(
             "/api/0/organizations/{org}/artifact-bundles/{bundle_id}/files/?path={}",
             percent(path)
         ),
@@ -390,14 +404,20 @@ pub async fn lookup(
     Path(org_slug): Path<String>,
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
-    let debug_id = q.get("debug_id").filter(|v| !v.is_empty()).map(str::to_string);
+    let debug_id = q
+        .get("debug_id")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
     let url = q.get("url").filter(|v| !v.is_empty()).map(str::to_string);
     if debug_id.is_none() && url.is_none() {
         return Err(ApiError::bad_request(
             "Give debug_id=<uuid> and/or url=<url>&release=<version> to look artifacts up",
         ));
     }
-    let release = q.get("release").filter(|v| !v.is_empty()).map(str::to_string);
+    let release = q
+        .get("release")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
     let dist = q.get("dist").filter(|v| !v.is_empty()).map(str::to_string);
     let slug = org_slug.clone();
     let found = state

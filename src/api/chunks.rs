@@ -88,7 +88,8 @@ fn multipart_error(e: MultipartError, limit: usize) -> Response {
         )
         .into_response()
     } else {
-        ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text())).into_response()
+        ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
+            .into_response()
     }
 }
 

@@ -274,7 +274,11 @@ async fn download(
         .unwrap_or("artifact")
         .to_string();
     let size = meta.get("size").and_then(Value::as_u64);
-    let basename = name.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("artifact");
+    let basename = name
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("artifact");
     let to_stdout = output_path.is_some_and(|p| p == Path::new("-"));
     let target = output_path
         .map(Path::to_path_buf)
@@ -287,9 +291,10 @@ async fn download(
     } else {
         // Written beside the target and renamed, so a failed download leaves no half file.
         let tmp = part_path(&target);
-        Box::new(std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| {
-            CliError::Usage(format!("cannot write {}: {e}", tmp.display()))
-        })?))
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&tmp)
+                .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", tmp.display())))?,
+        ))
     };
     let mut hasher = Sha1::new();
     let mut stream = resp.bytes_stream();
@@ -449,7 +454,10 @@ fn collect(up: &Upload) -> Result<Vec<(String, PathBuf)>, CliError> {
 
 /// The headers sentry-cli writes for a file: `sourcemap` (a JS file's sourceMappingURL) and
 /// `debug-id` (from `//# debugId=` or a map's `debugId`).
-fn headers_for(path: &Path, kind: manifest::SourceFileType) -> std::collections::BTreeMap<String, String> {
+fn headers_for(
+    path: &Path,
+    kind: manifest::SourceFileType,
+) -> std::collections::BTreeMap<String, String> {
     let mut headers = std::collections::BTreeMap::new();
     let Ok(mut f) = std::fs::File::open(path) else {
         return headers;
@@ -460,7 +468,9 @@ fn headers_for(path: &Path, kind: manifest::SourceFileType) -> std::collections:
         // what may be a very large JSON document.
         let mut text = String::new();
         if f.read_to_string(&mut text).is_ok()
-            && let Some(i) = text.find("\"debugId\"").or_else(|| text.find("\"debug_id\""))
+            && let Some(i) = text
+                .find("\"debugId\"")
+                .or_else(|| text.find("\"debug_id\""))
         {
             let rest = &text[i..];
             if let Some(v) = rest.split('"').nth(3)
@@ -555,7 +565,8 @@ fn build_bundle(client: &Client, up: &Upload) -> Result<(TempFile, usize), CliEr
     manifest.debug_id = Some(manifest::uuid_from_hex(&hex::encode(id_hasher.finalize())));
     let mut rnd = [0u8; 8];
     let _ = getrandom::fill(&mut rnd);
-    let tmp = TempFile(std::env::temp_dir().join(format!("shiplog-bundle-{}.zip", hex::encode(rnd))));
+    let tmp =
+        TempFile(std::env::temp_dir().join(format!("shiplog-bundle-{}.zip", hex::encode(rnd))));
     let total: u64 = sources
         .iter()
         .filter_map(|(_, p)| std::fs::metadata(p).ok())
@@ -570,7 +581,10 @@ fn build_bundle(client: &Client, up: &Upload) -> Result<(TempFile, usize), CliEr
         true,
         &|n| pb.inc(n),
     )?;
-    written.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    written
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
     pb.finish_and_clear();
     Ok((tmp, sources.len()))
 }
@@ -675,7 +689,10 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         return Err(usage("--dist needs --release"));
     }
     let options = client
-        .get(&format!("organizations/{}/chunk-upload/", segment(&client.org)))
+        .get(&format!(
+            "organizations/{}/chunk-upload/",
+            segment(&client.org)
+        ))
         .await?;
     let chunk_size = options
         .get("chunkSize")
@@ -716,10 +733,9 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         (Some(tmp), path, Some(n))
     };
     let b = bundle.clone();
-    let (checksum, chunks, size) =
-        tokio::task::spawn_blocking(move || chunk_file(&b, chunk_size))
-            .await
-            .map_err(|e| usage(e.to_string()))??;
+    let (checksum, chunks, size) = tokio::task::spawn_blocking(move || chunk_file(&b, chunk_size))
+        .await
+        .map_err(|e| usage(e.to_string()))??;
     let request = json!({
         "checksum": checksum,
         "chunks": chunks,
@@ -906,8 +922,11 @@ mod tests {
         assert_eq!(h["sourcemap"], "a.js.map");
         assert_eq!(h["debug-id"], "0a5aa7cd-77b1-5c46-abf2-49ba8d573609");
         let map = dir.path().join("a.js.map");
-        std::fs::write(&map, r#"{"version":3,"debugId":"0a5aa7cd-77b1-5c46-abf2-49ba8d573609"}"#)
-            .unwrap();
+        std::fs::write(
+            &map,
+            r#"{"version":3,"debugId":"0a5aa7cd-77b1-5c46-abf2-49ba8d573609"}"#,
+        )
+        .unwrap();
         let h = headers_for(&map, manifest::SourceFileType::SourceMap);
         assert_eq!(h["debug-id"], "0a5aa7cd-77b1-5c46-abf2-49ba8d573609");
     }

@@ -270,9 +270,9 @@ fn check_entries(zip: &Bundle<'_>) -> Result<(), AssembleError> {
 }
 
 fn read_manifest(zip: &mut Bundle<'_>) -> Result<Manifest, AssembleError> {
-    let mut entry = zip.by_name(manifest::MANIFEST_PATH).map_err(|_| {
-        AssembleError::InvalidBundle("it has no manifest.json".into())
-    })?;
+    let mut entry = zip
+        .by_name(manifest::MANIFEST_PATH)
+        .map_err(|_| AssembleError::InvalidBundle("it has no manifest.json".into()))?;
     if entry.size() > MAX_MANIFEST {
         return Err(AssembleError::InvalidBundle(format!(
             "manifest.json is {} bytes, over the {MAX_MANIFEST}-byte limit",
@@ -456,8 +456,7 @@ pub fn assemble(
         };
         let stored_as = if reads.is_empty() {
             StoredAs::Nothing
-        } else if let (Some(release), true) = (&release, reads.iter().all(|r| r.blobs.is_some()))
-        {
+        } else if let (Some(release), true) = (&release, reads.iter().all(|r| r.blobs.is_some())) {
             store_release_files(tx, org, release, dist.as_deref(), &reads, &now)?;
             StoredAs::ReleaseFiles
         } else {
@@ -644,10 +643,7 @@ fn store_bundle(
                 debug_id,
                 a.kind.code(),
                 &a.url,
-                DebugTarget::Bundle {
-                    row,
-                    path: &a.path,
-                },
+                DebugTarget::Bundle { row, path: &a.path },
                 now,
             )?;
         }
@@ -748,10 +744,9 @@ pub fn begin_assemble(
     if task == Task::ArtifactBundle {
         let refs: Vec<ProjectRef> = req.projects.iter().cloned().map(ProjectRef::Slug).collect();
         resolve_projects(tx, org.id, &refs).map_err(|e| match e {
-            CoreError::Invalid { .. } | CoreError::NotFound(_) => CoreError::invalid(
-                "projects",
-                format!("One or more projects are invalid: {e}"),
-            ),
+            CoreError::Invalid { .. } | CoreError::NotFound(_) => {
+                CoreError::invalid("projects", format!("One or more projects are invalid: {e}"))
+            }
             other => other,
         })?;
     }
@@ -1017,7 +1012,9 @@ pub fn delete(tx: &Transaction<'_>, release: &Release, id: ArtifactId) -> Result
     if rows::delete(tx, release.id, id)? {
         Ok(())
     } else {
-        Err(CoreError::NotFound(format!("Release file '{id}' not found")))
+        Err(CoreError::NotFound(format!(
+            "Release file '{id}' not found"
+        )))
     }
 }
 

@@ -205,7 +205,9 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
             });
         }
         if file.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
-            return Err(ManifestError::Malformed(format!("{path:?} has an empty url")));
+            return Err(ManifestError::Malformed(format!(
+                "{path:?} has an empty url"
+            )));
         }
     }
     for (key, value) in [
@@ -455,7 +457,10 @@ mod tests {
             "files//x",
             "",
         ] {
-            let json = format!(r#"{{"org":"a","files":{{"{}":{{"url":"~/x"}}}}}}"#, bad.replace('\\', "\\\\"));
+            let json = format!(
+                r#"{{"org":"a","files":{{"{}":{{"url":"~/x"}}}}}}"#,
+                bad.replace('\\', "\\\\")
+            );
             let err = parse(json.as_bytes()).unwrap_err();
             assert!(
                 matches!(err, ManifestError::PathOutside { .. }),
@@ -487,10 +492,7 @@ mod tests {
         assert_eq!(ident("~/app.js", None), sha1_hex(b"~/app.js"));
         assert_eq!(ident("~/app.js", Some("web")), sha1_hex(b"~/app.js\0\0web"));
         assert_ne!(ident("~/app.js", Some("web")), ident("~/app.js", None));
-        assert_eq!(
-            sha1_hex(b"abc"),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
 
     #[test]
@@ -504,10 +506,7 @@ mod tests {
                 "~/static/app.js",
             ]
         );
-        assert_eq!(
-            normalize("http://h/a.js"),
-            vec!["http://h/a.js", "~/a.js"]
-        );
+        assert_eq!(normalize("http://h/a.js"), vec!["http://h/a.js", "~/a.js"]);
         assert_eq!(normalize("~/a.js"), vec!["~/a.js"]);
     }
 
@@ -526,7 +525,10 @@ mod tests {
             Some("0a5aa7cd-77b1-5c46-abf2-49ba8d573609-a")
         );
         assert_eq!(normalize_debug_id("nope"), None);
-        assert_eq!(normalize_debug_id("0a5aa7cd-77b1-5c46-abf2-49ba8d57360z"), None);
+        assert_eq!(
+            normalize_debug_id("0a5aa7cd-77b1-5c46-abf2-49ba8d57360z"),
+            None
+        );
     }
 
     #[test]

@@ -146,10 +146,7 @@ pub fn list(
     let sql = list_sql(fw, iw, "ORDER BY 4, 5, 2 LIMIT ?3 OFFSET ?4");
     let mut stmt = conn.prepare_cached(&sql)?;
     let d = dist.flatten();
-    let rows = stmt.query_map(
-        params![release_id, d, limit as i64, offset as i64],
-        listed,
-    )?;
+    let rows = stmt.query_map(params![release_id, d, limit as i64, offset as i64], listed)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -302,7 +299,9 @@ pub fn delete(conn: &Connection, release_id: i64, id: ArtifactId) -> Result<bool
     match id {
         ArtifactId::File(id) => {
             let file: Option<i64> = conn
-                .prepare_cached("SELECT file_id FROM release_files WHERE release_id = ?1 AND id = ?2")?
+                .prepare_cached(
+                    "SELECT file_id FROM release_files WHERE release_id = ?1 AND id = ?2",
+                )?
                 .query_row(params![release_id, id], |r| r.get(0))
                 .optional()?;
             let Some(file_id) = file else {
@@ -502,9 +501,7 @@ pub fn by_debug_id(
                 None,
             ),
             None => (
-                Content::File {
-                    file_id: r.get(9)?,
-                },
+                Content::File { file_id: r.get(9)? },
                 Some((r.get(10)?, ArtifactId::File(r.get(8)?))),
             ),
         };
@@ -605,7 +602,9 @@ pub fn set_assemble_state(
         "UPDATE assemble_states SET state = ?5, detail = ?6, updated = ?7
           WHERE org_id = ?1 AND task = ?2 AND checksum = ?3 AND generation = ?4",
     )?
-    .execute(params![org_id, task, checksum, generation, state, detail, now])?;
+    .execute(params![
+        org_id, task, checksum, generation, state, detail, now
+    ])?;
     Ok(())
 }
 
@@ -690,7 +689,10 @@ pub fn record_drop(
 }
 
 /// The inbox event with this key: whether it was processed, and its payload.
-pub fn inbox_event(conn: &Connection, idem_key: &str) -> Result<Option<(bool, String)>, StoreError> {
+pub fn inbox_event(
+    conn: &Connection,
+    idem_key: &str,
+) -> Result<Option<(bool, String)>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT processed_at IS NOT NULL, payload FROM inbox WHERE idem_key = ?1")?
         .query_row([idem_key], |r| Ok((r.get(0)?, r.get(1)?)))

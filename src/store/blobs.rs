@@ -21,7 +21,6 @@ use std::io::{self, Read, Seek, SeekFrom};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha1::{Digest, Sha1};
 
-
 use super::{Store, StoreError};
 
 /// The largest blob: 1 MiB at rest, and the chunk size advertised to upload clients, so an
@@ -615,7 +614,8 @@ mod tests {
             .read_blocking(|c| {
                 let mut r = BlobReader::new(c, parts_of(&stored.blobs));
                 let mut out = Vec::new();
-                r.read_to_end(&mut out).map_err(|e| StoreError::Task(e.to_string()))?;
+                r.read_to_end(&mut out)
+                    .map_err(|e| StoreError::Task(e.to_string()))?;
                 // Seek into the middle of the second blob and read across into the third.
                 r.seek(SeekFrom::Start(BLOB_SIZE as u64 + 10)).unwrap();
                 let mut tail = vec![0u8; BLOB_SIZE];

@@ -147,6 +147,7 @@ fn apply_drop(
         .ok_or_else(|| HandlerError::Permanent(format!("organization '{org_slug}' vanished")))?;
     let path = ev.path();
     let shown = path.display().to_string();
+    tracing::info!(drop = %shown, checksum = %ev.checksum, "assembling artifact drop");
     let req = AssembleRequest {
         checksum: ev.checksum.clone(),
         chunks: ev.chunks.clone(),
@@ -392,8 +393,7 @@ impl DropWatcher {
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
             }
             // Without a watcher (or if it missed something), look every few seconds.
-            if last_scan.elapsed() > Duration::from_secs(if watcher.is_some() { 30 } else { 2 })
-            {
+            if last_scan.elapsed() > Duration::from_secs(if watcher.is_some() { 30 } else { 2 }) {
                 self.scan();
                 last_scan = Instant::now();
             }
@@ -558,15 +558,17 @@ impl DropWatcher {
             }
             Submitted::Duplicate => {
                 let key = format!("{}:{}", DropEvent::KIND, event.idempotency_key());
-                let status = self
-                    .store
-                    .read_blocking(|c| rows::inbox_event(c, &key))?;
+                let status = self.store.read_blocking(|c| rows::inbox_event(c, &key))?;
                 Ok(match status {
                     Some((true, _)) => Ingest::AlreadyDone,
                     Some((false, payload)) => {
                         let same = serde_json::from_str::<DropEvent>(&payload)
                             .is_ok_and(|p| p.path() == event.path());
-                        if same { Ingest::Submitted } else { Ingest::Later }
+                        if same {
+                            Ingest::Submitted
+                        } else {
+                            Ingest::Later
+                        }
                     }
                     None => Ingest::Later,
                 })
@@ -591,14 +593,14 @@ impl DropWatcher {
             .map_err(|e| Refusal::Io(e.to_string()))?;
         let parsed = match manifest::parse(&bytes) {
             Ok(m) => m,
-            Err(manifest::ManifestError::Malformed(_)) if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() => {
+            Err(manifest::ManifestError::Malformed(_))
+                if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() =>
+            {
                 return Err(Refusal::Wait);
             }
             Err(e) => return Err(Refusal::Refuse(e.to_string())),
         };
-        let root = dir
-            .canonicalize()
-            .map_err(|e| Refusal::Io(e.to_string()))?;
+        let root = dir.canonicalize().map_err(|e| Refusal::Io(e.to_string()))?;
         let mut sources = Vec::new();
         for path in parsed.files.keys() {
             // Every component must be a real directory or file of the drop: no symlinks out.
@@ -681,7 +683,15 @@ mod tests {
 
     #[test]
     fn in_progress_names_are_ignored() {
-        for name in [".hidden.zip", "a.zip.tmp", "a.zip.part", "A.ZIP.PART", "done", "failed", "x.txt"] {
+        for name in [
+            ".hidden.zip",
+            "a.zip.tmp",
+            "a.zip.part",
+            "A.ZIP.PART",
+            "done",
+            "failed",
+            "x.txt",
+        ] {
             assert!(ignored(name, name == "done" || name == "failed"), "{name}");
         }
         assert!(!ignored("bundle.zip", false));

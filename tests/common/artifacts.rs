@@ -41,13 +41,23 @@ pub fn js(seed: u64, len: usize) -> Vec<u8> {
 /// A bundle: `files` as (entry path, bytes), then `manifest.json`. `sysb` puts sentry-cli's
 /// 8-byte header in front.
 pub fn bundle(manifest: &Value, files: &[(&str, &[u8])], sysb: bool) -> Vec<u8> {
+    bundle_with(manifest, files, sysb, zip::CompressionMethod::Deflated)
+}
+
+/// [`bundle`] with a chosen compression (`Stored` builds big test bundles quickly).
+pub fn bundle_with(
+    manifest: &Value,
+    files: &[(&str, &[u8])],
+    sysb: bool,
+    method: zip::CompressionMethod,
+) -> Vec<u8> {
     let mut cursor = std::io::Cursor::new(Vec::new());
     if sysb {
         cursor.write_all(b"SYSB\x02\x00\x00\x00").unwrap();
     }
     let mut zip = zip::ZipWriter::new(cursor);
     let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_method(method)
         .last_modified_time(zip::DateTime::default());
     for (path, data) in files {
         zip.start_file(*path, options).unwrap();
@@ -151,7 +161,11 @@ pub fn assemble_until_done(d: &Daemon, body: &Value) -> Value {
         if state == "ok" || state == "error" {
             return v;
         }
-        assert!(Instant::now() < deadline, "assemble never finished: {v}\n{}", d.log());
+        assert!(
+            Instant::now() < deadline,
+            "assemble never finished: {v}\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
