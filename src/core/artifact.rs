@@ -327,125 +327,49 @@ pub fn assemble(
                 max: settings.max_file_size,
             });
         }
-        let mut reader = BlobReader::new(conn, blobs::parts_of(&chunks));
-        let mut hasher = Sha1::new();
-        let mut buf = vec![0u8; STREAM_PIECE * 4];
-        loop {
-            let n = reader
-                .read(&mut buf)
+        // One pass: the zip is read entry by entry in file order while the reader hashes the
+        // blobs it fetches, so the checksum is verified without reading the bundle twice.
+        let reader = BlobReader::new(conn, blobs::parts_of(&chunks)).digesting();
+        let result = open_bundle(reader).and_then(|mut zip| {
+            let (manifest, version, dist, reads) =
+                read_bundle(store, settings, org, req, &now, &mut zip)?;
+            let digest = zip
+                .into_inner()
+                .finish_digest()
                 .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        let actual = hex::encode(hasher.finalize());
-        if !actual.eq_ignore_ascii_case(&req.checksum) {
-            return Err(AssembleError::Checksum(format!(
-                "Reported checksum mismatch: the chunks hash to {actual}, the request says {}",
-                req.checksum
-            )));
-        }
-        reader
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?;
-        let mut zip = open_bundle(reader)?;
-        check_entries(&zip)?;
-        let manifest = read_manifest(&mut zip)?;
-        match manifest.org.as_deref() {
-            Some(o) if o == org.slug => {}
-            Some(o) => {
-                return Err(AssembleError::OrgMismatch(format!(
-                    "the manifest names organization '{o}', the bundle was sent to '{}'",
-                    org.slug
-                )));
-            }
-            None => {
-                return Err(AssembleError::OrgMismatch(format!(
-                    "the manifest names no organization (\"org\"); expected '{}'",
-                    org.slug
-                )));
-            }
-        }
-        let version = match (&req.version, &manifest.release) {
-            (Some(v), Some(m)) if v != m => {
-                return Err(AssembleError::ReleaseMismatch(format!(
-                    "the manifest names release '{m}', the upload is for '{v}'"
-                )));
-            }
-            (Some(v), _) => Some(v.clone()),
-            (None, m) => m.clone(),
-        };
-        let dist = req.dist.clone().or_else(|| manifest.dist.clone());
-        if let Some(v) = &version
-            && releases::by_version(conn, org.id, v)?.is_none()
-            && !settings.create_missing_release
-        {
-            return Err(AssembleError::UnknownRelease(v.clone()));
-        }
-        let artifacts = manifest.artifacts();
-        if version.is_none()
-            && manifest.bundle_debug_id().is_none()
-            && artifacts.iter().all(|a| a.debug_id.is_none())
-        {
-            return Err(AssembleError::Unfindable);
-        }
-        let single = version.is_some() && artifacts.len() < settings.index_min_files;
-        let mut reads = Vec::with_capacity(artifacts.len());
-        for artifact in artifacts {
-            let mut entry = zip.by_name(&artifact.path).map_err(|_| {
-                AssembleError::InvalidBundle(format!(
-                    "the manifest lists {}, which the bundle does not contain",
-                    artifact.path
-                ))
-            })?;
-            if entry.size() > settings.max_file_size {
-                return Err(AssembleError::TooLarge {
-                    name: artifact.path.clone(),
-                    size: entry.size(),
-                    max: settings.max_file_size,
-                });
-            }
-            // Never trust the declared size: stop at the limit whatever the zip claims.
-            let mut limited = (&mut entry).take(settings.max_file_size + 1);
-            let (size, sha1, blobs) = if single {
-                let mut sink = ChunkSink::new(store, org.id, &now);
-                sink.copy_from(&mut limited).map_err(|e| match e {
-                    Ok(io) => entry_error(&artifact.path, io),
-                    Err(store) => AssembleError::Store(store),
-                })?;
-                let stored = sink.finish()?;
-                (stored.size, stored.sha1, Some(stored.blobs))
-            } else {
-                let mut hasher = Sha1::new();
-                let mut size = 0u64;
-                loop {
-                    let n = limited
-                        .read(&mut buf)
-                        .map_err(|e| entry_error(&artifact.path, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    size += n as u64;
-                    hasher.update(&buf[..n]);
+            Ok((manifest, version, dist, reads, digest))
+        });
+        // A checksum mismatch explains any other failure, so it is reported first.
+        let verify = |digest: Option<String>| -> Result<(), AssembleError> {
+            let actual = match digest {
+                Some(d) => d,
+                None => {
+                    let r = BlobReader::new(conn, blobs::parts_of(&chunks)).digesting();
+                    r.finish_digest()
+                        .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?
+                        .unwrap_or_default()
                 }
-                (size, hex::encode(hasher.finalize()), None)
             };
-            if size > settings.max_file_size {
-                return Err(AssembleError::TooLarge {
-                    name: artifact.path.clone(),
-                    size,
-                    max: settings.max_file_size,
-                });
+            if actual.eq_ignore_ascii_case(&req.checksum) {
+                Ok(())
+            } else {
+                Err(AssembleError::Checksum(format!(
+                    "Reported checksum mismatch: the chunks hash to {actual}, the request says {}",
+                    req.checksum
+                )))
             }
-            reads.push(Read1 {
-                artifact,
-                size,
-                sha1,
-                blobs,
-            });
+        };
+        match result {
+            Ok((manifest, version, dist, reads, digest)) => {
+                verify(digest)?;
+                Ok((chunks, manifest, version, dist, reads))
+            }
+            Err(AssembleError::Store(e)) => Err(AssembleError::Store(e)),
+            Err(e) => {
+                verify(None)?;
+                Err(e)
+            }
         }
-        Ok::<_, AssembleError>((chunks, manifest, version, dist, reads))
     })?;
 
     // Phase 2: one transaction stores everything.
@@ -483,6 +407,134 @@ pub fn assemble(
             stored_as,
         })
     })
+}
+
+/// Reads an opened bundle: entries checked, manifest parsed and validated against the
+/// organization and release, every listed artifact read in file order (hashed, and written as
+/// chunks when it will be stored as a release file of its own).
+#[allow(clippy::type_complexity)]
+fn read_bundle(
+    store: &Store,
+    settings: &Settings,
+    org: &Org,
+    req: &AssembleRequest,
+    now: &str,
+    zip: &mut Bundle<'_>,
+) -> Result<(Manifest, Option<String>, Option<String>, Vec<Read1>), AssembleError> {
+    check_entries(zip)?;
+    let manifest = read_manifest(zip)?;
+    match manifest.org.as_deref() {
+        Some(o) if o == org.slug => {}
+        Some(o) => {
+            return Err(AssembleError::OrgMismatch(format!(
+                "the manifest names organization '{o}', the bundle was sent to '{}'",
+                org.slug
+            )));
+        }
+        None => {
+            return Err(AssembleError::OrgMismatch(format!(
+                "the manifest names no organization (\"org\"); expected '{}'",
+                org.slug
+            )));
+        }
+    }
+    let version = match (&req.version, &manifest.release) {
+        (Some(v), Some(m)) if v != m => {
+            return Err(AssembleError::ReleaseMismatch(format!(
+                "the manifest names release '{m}', the upload is for '{v}'"
+            )));
+        }
+        (Some(v), _) => Some(v.clone()),
+        (None, m) => m.clone(),
+    };
+    let dist = req.dist.clone().or_else(|| manifest.dist.clone());
+    if let Some(v) = &version
+        && store
+            .read_blocking(|c| releases::by_version(c, org.id, v))?
+            .is_none()
+        && !settings.create_missing_release
+    {
+        return Err(AssembleError::UnknownRelease(v.clone()));
+    }
+    let artifacts = manifest.artifacts();
+    if version.is_none()
+        && manifest.bundle_debug_id().is_none()
+        && artifacts.iter().all(|a| a.debug_id.is_none())
+    {
+        return Err(AssembleError::Unfindable);
+    }
+    let single = version.is_some() && artifacts.len() < settings.index_min_files;
+    // Visit entries in the order their bytes sit in the file.
+    let mut order = Vec::with_capacity(artifacts.len());
+    for artifact in artifacts {
+        let index = zip.index_for_name(&artifact.path).ok_or_else(|| {
+            AssembleError::InvalidBundle(format!(
+                "the manifest lists {}, which the bundle does not contain",
+                artifact.path
+            ))
+        })?;
+        let at = zip
+            .by_index_data(index)
+            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?
+            .header_start();
+        order.push((at, index, artifact));
+    }
+    order.sort_by_key(|(at, _, _)| *at);
+    let mut buf = vec![0u8; STREAM_PIECE * 4];
+    let mut reads = Vec::with_capacity(order.len());
+    for (_, index, artifact) in order {
+        let mut entry = zip
+            .by_index(index)
+            .map_err(|e| AssembleError::InvalidBundle(format!("{}: {e}", artifact.path)))?;
+        if entry.size() > settings.max_file_size {
+            return Err(AssembleError::TooLarge {
+                name: artifact.path.clone(),
+                size: entry.size(),
+                max: settings.max_file_size,
+            });
+        }
+        // Never trust the declared size: stop at the limit whatever the zip claims.
+        let mut limited = (&mut entry).take(settings.max_file_size + 1);
+        let (size, sha1, blobs) = if single {
+            let mut sink = ChunkSink::new(store, org.id, now);
+            sink.copy_from(&mut limited).map_err(|e| match e {
+                Ok(io) => entry_error(&artifact.path, io),
+                Err(store) => AssembleError::Store(store),
+            })?;
+            let stored = sink.finish()?;
+            (stored.size, stored.sha1, Some(stored.blobs))
+        } else {
+            let mut hasher = Sha1::new();
+            let mut size = 0u64;
+            loop {
+                let n = limited
+                    .read(&mut buf)
+                    .map_err(|e| entry_error(&artifact.path, e))?;
+                if n == 0 {
+                    break;
+                }
+                size += n as u64;
+                hasher.update(&buf[..n]);
+            }
+            (size, hex::encode(hasher.finalize()), None)
+        };
+        if size > settings.max_file_size {
+            return Err(AssembleError::TooLarge {
+                name: artifact.path.clone(),
+                size,
+                max: settings.max_file_size,
+            });
+        }
+        reads.push(Read1 {
+            artifact,
+            size,
+            sha1,
+            blobs,
+        });
+    }
+    // Keep the manifest's (path) order for what is stored.
+    reads.sort_by(|a, b| a.artifact.path.cmp(&b.artifact.path));
+    Ok((manifest, version, dist, reads))
 }
 
 fn release_for(

@@ -426,11 +426,16 @@ mod tests {
 
     #[test]
     fn parses_the_real_captures_beside_the_research() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/research/sentry-cli-captures");
-        let Ok(text) = std::fs::read(dir.join("example_manifest.json")) else {
+        // shared/ sits beside the repository in CI and two levels up in a worktree.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let Some(dir) = ["../shared", "../../shared"]
+            .iter()
+            .map(|up| root.join(up).join("research/sentry-cli-captures"))
+            .find(|d| d.join("example_manifest.json").exists())
+        else {
             return; // the research folder is not part of every checkout
         };
+        let text = std::fs::read(dir.join("example_manifest.json")).unwrap();
         let m = parse(&text).unwrap();
         assert_eq!(m.files.len(), 3);
         if let Ok(text) = std::fs::read(dir.join("example_manifest_debugids_multiproject.json")) {

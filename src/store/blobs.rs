@@ -309,12 +309,18 @@ pub fn blob_data(conn: &Connection, blob_id: i64) -> Result<Vec<u8>, StoreError>
 }
 
 /// A file's bytes as `Read + Seek`, fetching one blob at a time from `conn`.
+///
+/// With [`BlobReader::digesting`] it also hashes the whole file on the way: each blob is fed
+/// to a sha1 when it is fetched in order, so a reader that walks the file front to back (a zip
+/// read entry by entry in file order) verifies the file's checksum without a second pass;
+/// [`BlobReader::finish_digest`] fetches whatever was skipped.
 pub struct BlobReader<'c> {
     conn: &'c Connection,
     parts: Vec<Part>,
     len: u64,
     pos: u64,
     cached: Option<(usize, Vec<u8>)>,
+    digest: Option<(Sha1, usize)>,
 }
 
 impl<'c> BlobReader<'c> {
@@ -326,7 +332,46 @@ impl<'c> BlobReader<'c> {
             len,
             pos: 0,
             cached: None,
+            digest: None,
         }
+    }
+
+    /// Hashes the file as it is read (see the type's docs).
+    pub fn digesting(mut self) -> Self {
+        self.digest = Some((Sha1::new(), 0));
+        self
+    }
+
+    /// The whole file's sha1 (fetching the blobs not yet hashed), if digesting.
+    pub fn finish_digest(mut self) -> io::Result<Option<String>> {
+        let Some((mut hasher, next)) = self.digest.take() else {
+            return Ok(None);
+        };
+        for part in &self.parts[next..] {
+            let data = blob_data(self.conn, part.blob_id).map_err(io::Error::other)?;
+            hasher.update(&data);
+        }
+        Ok(Some(hex::encode(hasher.finalize())))
+    }
+
+    fn load(&mut self, i: usize) -> io::Result<()> {
+        let data = blob_data(self.conn, self.parts[i].blob_id).map_err(io::Error::other)?;
+        if data.len() as u64 != self.parts[i].size {
+            return Err(io::Error::other(format!(
+                "blob {} has {} bytes, expected {}",
+                self.parts[i].blob_id,
+                data.len(),
+                self.parts[i].size
+            )));
+        }
+        if let Some((hasher, next)) = self.digest.as_mut()
+            && *next == i
+        {
+            hasher.update(&data);
+            *next += 1;
+        }
+        self.cached = Some((i, data));
+        Ok(())
     }
 
     pub fn len(&self) -> u64 {
@@ -355,16 +400,7 @@ impl Read for BlobReader<'_> {
             return Ok(0);
         };
         if self.cached.as_ref().map(|(c, _)| *c) != Some(i) {
-            let data = blob_data(self.conn, self.parts[i].blob_id).map_err(io::Error::other)?;
-            if data.len() as u64 != self.parts[i].size {
-                return Err(io::Error::other(format!(
-                    "blob {} has {} bytes, expected {}",
-                    self.parts[i].blob_id,
-                    data.len(),
-                    self.parts[i].size
-                )));
-            }
-            self.cached = Some((i, data));
+            self.load(i)?;
         }
         let Some((_, data)) = &self.cached else {
             return Ok(0);
@@ -617,10 +653,17 @@ mod tests {
                 r.read_to_end(&mut out)
                     .map_err(|e| StoreError::Task(e.to_string()))?;
                 // Seek into the middle of the second blob and read across into the third.
+                let mut r = BlobReader::new(c, parts_of(&stored.blobs)).digesting();
+                r.seek(SeekFrom::End(-10)).unwrap();
+                let mut end = Vec::new();
+                r.read_to_end(&mut end).unwrap();
+                assert_eq!(end, &same[same.len() - 10..]);
                 r.seek(SeekFrom::Start(BLOB_SIZE as u64 + 10)).unwrap();
                 let mut tail = vec![0u8; BLOB_SIZE];
                 r.read_exact(&mut tail).unwrap();
                 assert_eq!(&tail[..], &same[BLOB_SIZE + 10..2 * BLOB_SIZE + 10]);
+                // Read out of order, the digest is still the whole file's.
+                assert_eq!(r.finish_digest().unwrap(), Some(sha1_hex(&same)));
                 Ok::<_, StoreError>(out)
             })
             .unwrap();
