@@ -54,7 +54,12 @@ fn make_bundle(path: &Path, release: &str) -> u64 {
     zip.start_file("manifest.json", options).unwrap();
     let manifest = serde_json::json!({"org": "acme", "release": release, "files": files});
     zip.write_all(manifest.to_string().as_bytes()).unwrap();
-    zip.finish().unwrap().into_inner().unwrap().sync_all().unwrap();
+    zip.finish()
+        .unwrap()
+        .into_inner()
+        .unwrap()
+        .sync_all()
+        .unwrap();
     std::fs::metadata(path).unwrap().len()
 }
 
@@ -108,7 +113,11 @@ impl Daemon {
         let out = d.shiplog(&["token", "create"]);
         d.token = String::from_utf8(out.stdout).unwrap().trim().to_string();
         let out = d.shiplog(&["releases", "-p", "web", "new", "bench@1.0.0"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         d
     }
 
@@ -177,9 +186,18 @@ fn baseline(bundle: &Path, work: &Path) -> f64 {
 }
 
 fn upload(bundle: &Path, work: &Path, run: usize, compress: bool) -> (f64, f64) {
-    let d = Daemon::start(&work.join(format!("up-{compress}-{run}")), &work.join("unused-drop"));
+    let d = Daemon::start(
+        &work.join(format!("up-{compress}-{run}")),
+        &work.join("unused-drop"),
+    );
     let mut args = vec![
-        "artifacts", "-r", "bench@1.0.0", "upload", "-p", "web", "--wait",
+        "artifacts",
+        "-r",
+        "bench@1.0.0",
+        "upload",
+        "-p",
+        "web",
+        "--wait",
         bundle.to_str().unwrap(),
     ];
     if !compress {
@@ -188,7 +206,11 @@ fn upload(bundle: &Path, work: &Path, run: usize, compress: bool) -> (f64, f64) 
     let start = Instant::now();
     let out = d.shiplog(&args);
     let took = start.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(d.stored_files(), FILES as i64);
     (took, d.peak_rss_mib())
 }
@@ -236,15 +258,19 @@ fn main() {
         eprintln!("{name}: {t:.2} s, peak RSS {rss:.1} MiB");
         rows.push((name.to_string(), t, rss));
     };
-    measure("upload endpoints, gzip chunks (sentry-cli's default)", &|r| {
-        upload(&bundle, work.path(), r, true)
-    });
+    measure(
+        "upload endpoints, gzip chunks (sentry-cli's default)",
+        &|r| upload(&bundle, work.path(), r, true),
+    );
     measure("upload endpoints, raw chunks (`--no-compress`)", &|r| {
         upload(&bundle, work.path(), r, false)
     });
     measure("drop folder", &|r| drop_folder(&bundle, work.path(), r));
 
-    println!("Bundle: {mb:.1} MB ({FILES} files of {} MiB, deflated, SYSB header); median of {RUNS} runs.", FILE_SIZE >> 20);
+    println!(
+        "Bundle: {mb:.1} MB ({FILES} files of {} MiB, deflated, SYSB header); median of {RUNS} runs.",
+        FILE_SIZE >> 20
+    );
     println!();
     println!("| path | time | throughput | vs `cp` + `sha1sum` | daemon peak RSS (VmHWM) |");
     println!("|---|---|---|---|---|");

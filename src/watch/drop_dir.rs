@@ -305,6 +305,9 @@ struct Candidate {
     submitted: Option<Fingerprint>,
     /// Not before this instant (after a transient failure, or a duplicate still in work).
     retry_at: Option<Instant>,
+    /// The writer said it is done: the file was renamed into place, or closed after writing
+    /// (for a directory: its manifest). Such a drop is tried without waiting to settle.
+    finished: bool,
 }
 
 enum Ingest {
@@ -349,11 +352,19 @@ fn ignored(name: &str, is_dir: bool) -> bool {
 impl DropWatcher {
     fn run(&mut self, mut stop: watch::Receiver<bool>) {
         let _ = std::fs::remove_dir_all(&self.tmp);
-        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+        let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, bool)>();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
             if let Ok(event) = res {
-                for p in event.paths {
-                    let _ = tx.send(p);
+                let finished = matches!(
+                    event.kind,
+                    EventKind::Access(AccessKind::Close(AccessMode::Write))
+                        | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+                );
+                let last = event.paths.len().saturating_sub(1);
+                for (i, p) in event.paths.into_iter().enumerate() {
+                    // In a rename pair the last path is where the file now is.
+                    let _ = tx.send((p, finished && i == last));
                 }
             }
         });
@@ -383,10 +394,10 @@ impl DropWatcher {
                 return;
             }
             match rx.recv_timeout(TICK) {
-                Ok(p) => {
-                    self.note(&p);
-                    while let Ok(p) = rx.try_recv() {
-                        self.note(&p);
+                Ok((p, finished)) => {
+                    self.note(&p, finished);
+                    while let Ok((p, finished)) = rx.try_recv() {
+                        self.note(&p, finished);
                     }
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -407,13 +418,14 @@ impl DropWatcher {
                 continue;
             };
             for entry in entries.flatten() {
-                self.note(&entry.path());
+                self.note(&entry.path(), false);
             }
         }
     }
 
     /// Records that something under a drop dir changed: its top-level entry is a candidate.
-    fn note(&mut self, path: &Path) {
+    /// `finished` says the writer signalled the end of a write (close or rename into place).
+    fn note(&mut self, path: &Path, finished: bool) {
         for dir in &self.dirs {
             let Ok(rel) = path.strip_prefix(dir) else {
                 continue;
@@ -427,7 +439,18 @@ impl DropWatcher {
             if ignored(&name, is_dir) {
                 return;
             }
-            self.candidates.entry(top).or_default();
+            // Only the drop itself (a zip) or a directory's manifest says the drop is done.
+            let done = finished
+                && (path == top.as_path()
+                    || (is_dir
+                        && rel.components().count() == 2
+                        && path
+                            .file_name()
+                            .is_some_and(|n| n == manifest::MANIFEST_PATH)));
+            let c = self.candidates.entry(top).or_default();
+            if done {
+                c.finished = true;
+            }
             return;
         }
     }
@@ -457,10 +480,13 @@ impl DropWatcher {
                 _ => {
                     c.seen = Some((fp, now));
                     c.submitted = None;
-                    continue;
+                    Duration::ZERO
                 }
             };
-            if stable_for < SETTLE {
+            // A drop renamed into place (or closed after writing) is tried at once; the zip
+            // and manifest checks still refuse one that is not complete.
+            let finished = std::mem::take(&mut c.finished);
+            if stable_for < SETTLE && !finished {
                 continue;
             }
             let outcome = self.ingest(&path, fp, stable_for);
