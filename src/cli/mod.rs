@@ -6,6 +6,7 @@
 //! for scripts.
 
 mod admin;
+mod artifacts;
 mod client;
 mod commits;
 mod deploys;
@@ -95,6 +96,8 @@ enum Command {
     /// List, add and remove repositories (works on the data dir directly).
     #[command(subcommand)]
     Repos(commits::ReposCommand),
+    /// Upload, list, download and delete a release's artifacts (source maps).
+    Artifacts(artifacts::ArtifactsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +140,10 @@ pub fn main() -> Result<ExitCode, CliError> {
         }
         Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
         Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
+        Command::Artifacts(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(artifacts::run(&config, args))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod commit;
 pub mod environment;
+pub mod manifest;
 pub mod time;
 pub mod token;
 pub mod version;
