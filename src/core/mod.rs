@@ -8,6 +8,7 @@
 //! statuses and the CLI prints as one line.
 
 pub mod deploy;
+pub mod issue;
 pub mod org;
 pub mod release;
 pub mod token;

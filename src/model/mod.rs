@@ -5,7 +5,10 @@
 
 pub mod activity;
 pub mod commit;
+pub mod envelope;
 pub mod environment;
+pub mod event;
+pub mod issue_ref;
 pub mod time;
 pub mod token;
 pub mod version;
