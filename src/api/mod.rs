@@ -8,6 +8,8 @@ pub mod auth;
 pub mod deploys;
 pub mod error;
 pub mod extract;
+pub mod ingest;
+pub mod issues;
 pub mod meta;
 pub mod releases;
 pub mod render;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::core::release::Cursor;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Largest JSON body accepted.
     pub max_json_body: usize,
+    /// Largest upload body accepted (envelopes); see [`AppState::with_max_upload_body`].
+    pub max_upload_body: usize,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
@@ -48,8 +52,15 @@ impl AppState {
             pipeline,
             public_url: public_url.trim_end_matches('/').into(),
             max_json_body,
+            max_upload_body: crate::config::LimitsConfig::default().max_upload_body,
             token_touches: Default::default(),
         }
+    }
+
+    /// Sets the largest upload body accepted (`limits.max_upload_body`).
+    pub fn with_max_upload_body(mut self, bytes: usize) -> Self {
+        self.max_upload_body = bytes;
+        self
     }
 
     /// Records that a token was used, off the request path and at most once a minute.
@@ -107,6 +118,20 @@ pub fn router(state: AppState) -> Router {
             "/projects/{org}/{project}/releases/",
             get(releases::list_for_project),
         )
+        .route("/organizations/{org}/issues/", get(issues::list))
+        .route(
+            "/organizations/{org}/issues/{id}/",
+            get(issues::get).put(issues::update),
+        )
+        .route("/organizations/{org}/issues/{id}/events/", get(issues::events))
+        .route(
+            "/organizations/{org}/releases/{version}/resolved/",
+            get(issues::resolved_in_release),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/notes/",
+            get(issues::release_notes),
+        )
         .layer(DefaultBodyLimit::max(state.max_json_body));
     Router::new()
         .route("/healthz", get(meta::healthz))
@@ -114,6 +139,9 @@ pub fn router(state: AppState) -> Router {
         // trailing slash.
         .route("/api/0/", get(meta::index))
         .nest("/api/0", api)
+        // Sentry's ingest endpoints: DSN-key auth, outside /api/0/ (api::ingest).
+        .route("/api/{project_id}/envelope/", post(ingest::envelope))
+        .route("/api/{project_id}/store/", post(ingest::store))
         .fallback(error::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())

@@ -9,6 +9,7 @@
 
 pub mod deploy;
 pub mod issue;
+pub mod notes;
 pub mod org;
 pub mod release;
 pub mod token;

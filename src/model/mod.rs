@@ -4,6 +4,7 @@
 //! rule can be unit-tested exhaustively. The store, the API and the pipeline build on these types.
 
 pub mod activity;
+pub mod changelog;
 pub mod commit;
 pub mod envelope;
 pub mod environment;

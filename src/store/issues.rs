@@ -1083,3 +1083,50 @@ pub fn next_release_by_date(
         )
         .optional()?)
 }
+
+// ------------------------------------------------------------------------------------------
+// Release notes
+
+/// A commit of a release with its author and repository, for release notes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoteCommit {
+    pub id: i64,
+    pub key: String,
+    pub message: Option<String>,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub repository: String,
+    pub date_added: String,
+}
+
+/// The commits of a release, newest first.
+pub fn release_commits(conn: &Connection, release_id: i64) -> Result<Vec<NoteCommit>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.key, c.message, a.name, a.email, r.name, c.date_added
+         FROM release_commits rc JOIN commits c ON c.id = rc.commit_id
+         JOIN repositories r ON r.id = c.repository_id
+         LEFT JOIN commit_authors a ON a.id = c.author_id
+         WHERE rc.release_id = ?1 ORDER BY rc.position",
+    )?;
+    let rows = stmt.query_map([release_id], |r| {
+        Ok(NoteCommit {
+            id: r.get(0)?,
+            key: r.get(1)?,
+            message: r.get(2)?,
+            author_name: r.get(3)?,
+            author_email: r.get(4)?,
+            repository: r.get(5)?,
+            date_added: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether the organization has a project with this slug.
+pub fn project_slug_exists(conn: &Connection, org_id: i64, slug: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM projects WHERE org_id = ?1 AND slug = ?2")?
+        .query_row(params![org_id, slug], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
