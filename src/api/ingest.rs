@@ -23,8 +23,8 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::QueryPairs;
-use crate::core::issue::{self, Ingested};
 use crate::core::CoreError;
+use crate::core::issue::{self, Ingested};
 use crate::model::envelope;
 use crate::store::issues as store;
 
@@ -78,7 +78,11 @@ fn too_large(limit: usize) -> ApiError {
 
 /// Reads the body (up to `limit`) and undoes `Content-Encoding: gzip|deflate` within the same
 /// limit.
-async fn read_body(headers: &HeaderMap, body: axum::body::Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     let raw: Bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
         // axum reports the limit only through the error's text ("length limit exceeded").
         let mut too_big = false;
@@ -252,7 +256,9 @@ pub async fn store(
         body = legacy_decode(&body, state.max_upload_body)?;
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("empty request body: expected an event"));
+        return Err(ApiError::bad_request(
+            "empty request body: expected an event",
+        ));
     }
     let event = event_object(&body)?;
     let sub = Submission {
@@ -266,7 +272,11 @@ pub async fn store(
 
 fn legacy_decode(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     use base64::Engine;
-    let text: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let compressed = base64::engine::general_purpose::STANDARD
         .decode(&text)
         .map_err(|_| ApiError::bad_request("invalid event: expected a JSON object"))?;
@@ -296,7 +306,10 @@ mod tests {
             Some("k")
         );
         assert_eq!(sentry_key_of("Bearer xyz"), None);
-        assert_eq!(key_of_dsn("http://abc@127.0.0.1:9/42").as_deref(), Some("abc"));
+        assert_eq!(
+            key_of_dsn("http://abc@127.0.0.1:9/42").as_deref(),
+            Some("abc")
+        );
         assert_eq!(key_of_dsn("https://pub:secret@h/1").as_deref(), Some("pub"));
         assert_eq!(key_of_dsn("http://h/1"), None);
     }

@@ -49,8 +49,7 @@ pub fn issue_json(view: &IssueView, org: &Org, public_url: &str) -> Value {
     if i.status == STATUS_RESOLVED
         && let Some(res) = &view.resolution
     {
-        if res.ty == Some(RES_IN_NEXT_RELEASE) || (res.ty.is_none() && res.status == RES_PENDING)
-        {
+        if res.ty == Some(RES_IN_NEXT_RELEASE) || (res.ty.is_none() && res.status == RES_PENDING) {
             status_details["inNextRelease"] = json!(true);
         } else {
             status_details["inRelease"] = json!(res.release_version);
@@ -283,9 +282,9 @@ fn status_change(body: &UpdateBody) -> Result<StatusChange, CoreError> {
         Some("resolved") | None if in_next => {
             Ok(StatusChange::ResolvedInNextRelease { explicit: true })
         }
-        Some("resolvedInNextRelease") => Ok(StatusChange::ResolvedInNextRelease {
-            explicit: in_next,
-        }),
+        Some("resolvedInNextRelease") => {
+            Ok(StatusChange::ResolvedInNextRelease { explicit: in_next })
+        }
         Some("resolved") => Ok(StatusChange::Resolved),
         Some("unresolved") => Ok(StatusChange::Unresolved),
         Some("ignored") | Some("muted") => Ok(StatusChange::Ignored),

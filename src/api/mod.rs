@@ -123,7 +123,10 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{org}/issues/{id}/",
             get(issues::get).put(issues::update),
         )
-        .route("/organizations/{org}/issues/{id}/events/", get(issues::events))
+        .route(
+            "/organizations/{org}/issues/{id}/events/",
+            get(issues::events),
+        )
         .route(
             "/organizations/{org}/releases/{version}/resolved/",
             get(issues::resolved_in_release),

@@ -255,15 +255,24 @@ fn print_issue(i: &Value) -> Result<(), CliError> {
             let what = match a["type"].as_str().unwrap_or("") {
                 "set_resolved_in_release" => format!(
                     "resolved in release {}",
-                    data["version"].as_str().filter(|v| !v.is_empty()).unwrap_or("(next)")
+                    data["version"]
+                        .as_str()
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or("(next)")
                 ),
                 "set_regression" => format!(
                     "regressed in {}",
-                    data["version"].as_str().filter(|v| !v.is_empty()).unwrap_or("-")
+                    data["version"]
+                        .as_str()
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or("-")
                 ),
                 "referenced_in_commit" => format!(
                     "referenced in commit {}",
-                    data["sha"].as_str().map(|s| &s[..s.len().min(12)]).unwrap_or("-")
+                    data["sha"]
+                        .as_str()
+                        .map(|s| &s[..s.len().min(12)])
+                        .unwrap_or("-")
                 ),
                 other => other.replace('_', " "),
             };

@@ -150,7 +150,9 @@ pub fn markdown(notes: &Value) -> String {
     if !authors.is_empty() {
         out.push_str("\n## Authors\n\n");
         for a in &authors {
-            let name = a["name"].as_str().unwrap_or_else(|| a["email"].as_str().unwrap_or("?"));
+            let name = a["name"]
+                .as_str()
+                .unwrap_or_else(|| a["email"].as_str().unwrap_or("?"));
             out.push_str(&format!("- {name} ({} commits)\n", a["commits"]));
         }
     }

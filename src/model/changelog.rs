@@ -75,9 +75,8 @@ pub struct Subject {
 static CONVENTIONAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^([A-Za-z]+)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$").expect("static regex")
 });
-static BREAKING_FOOTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)^BREAKING[ -]CHANGE:[ \t]").expect("static regex")
-});
+static BREAKING_FOOTER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^BREAKING[ -]CHANGE:[ \t]").expect("static regex"));
 
 /// Reads a commit message.
 pub fn parse(message: &str) -> Subject {
@@ -92,9 +91,7 @@ pub fn parse(message: &str) -> Subject {
                 "perf" => Section::Perf,
                 "refactor" => Section::Refactor,
                 "docs" | "doc" => Section::Docs,
-                "chore" | "build" | "ci" | "test" | "tests" | "style" | "revert" => {
-                    Section::Chore
-                }
+                "chore" | "build" | "ci" | "test" | "tests" | "style" | "revert" => Section::Chore,
                 _ => Section::Other,
             };
             Subject {

@@ -43,7 +43,12 @@ pub fn envelope(event: &Value) -> Vec<u8> {
         None => json!({}),
     };
     writeln!(body, "{header}").unwrap();
-    writeln!(body, "{}", json!({"type": "event", "length": payload.len()})).unwrap();
+    writeln!(
+        body,
+        "{}",
+        json!({"type": "event", "length": payload.len()})
+    )
+    .unwrap();
     body.extend_from_slice(&payload);
     body.push(b'\n');
     body
@@ -82,12 +87,7 @@ pub fn error_event(ty: &str, value: &str, release: Option<&str>) -> Value {
 }
 
 /// Posts raw bytes to `/api/{project}/envelope/` with the given headers.
-pub fn post_raw(
-    d: &Daemon,
-    path: &str,
-    body: Vec<u8>,
-    headers: &[(&str, &str)],
-) -> (u16, Value) {
+pub fn post_raw(d: &Daemon, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Value) {
     let client = reqwest::blocking::Client::new();
     let mut req = client.post(format!("{}{path}", d.url)).body(body);
     for (k, v) in headers {
