@@ -5,6 +5,7 @@
 //! One `router` builds every route; JSON routes get a small body limit.
 
 pub mod auth;
+pub mod commits;
 pub mod deploys;
 pub mod error;
 pub mod extract;
@@ -135,6 +136,15 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{org}/releases/{version}/notes/",
             get(issues::release_notes),
         )
+        .route(
+            "/organizations/{org}/releases/{version}/commits/",
+            get(commits::list),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/previous-with-commits/",
+            get(commits::previous_with_commits),
+        )
+        .route("/organizations/{org}/repos/", get(commits::repos))
         .layer(DefaultBodyLimit::max(state.max_json_body));
     Router::new()
         .route("/healthz", get(meta::healthz))

@@ -72,6 +72,11 @@ enum ReleasesCommand {
         #[arg(long, default_value = "md")]
         format: String,
     },
+    /// Associate commits with a release (--auto, --commit, --local or --clear, as sentry-cli).
+    SetCommits(super::commits::SetCommitsArgs),
+    /// Print a version for a new release: $SHIPLOG_RELEASE, $SENTRY_RELEASE, CI variables,
+    /// else the git HEAD sha.
+    ProposeVersion,
 }
 
 fn projects(args: &ReleasesArgs) -> Vec<String> {
@@ -108,6 +113,9 @@ fn release_path(client: &Client, version: &str) -> String {
 }
 
 pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliError> {
+    if let ReleasesCommand::ProposeVersion = &args.command {
+        return super::commits::propose_version();
+    }
     let client = Client::new(&args.client, config)?;
     let org = segment(&client.org);
     match &args.command {
@@ -246,6 +254,10 @@ pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliEr
             }
             output::line(&format!("Deleted release {version}"))?;
         }
+        ReleasesCommand::SetCommits(set) => {
+            return super::commits::set_commits(&client, &projects(args), set).await;
+        }
+        ReleasesCommand::ProposeVersion => return super::commits::propose_version(),
     }
     Ok(ExitCode::SUCCESS)
 }
