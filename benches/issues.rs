@@ -237,6 +237,15 @@ fn bench_grammar() -> (usize, usize, f64) {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; test runners (`cargo test --all-targets`, nextest's
+    // `--list`) run this binary too, and must not start a benchmark.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        if !args.iter().any(|a| a == "--list") {
+            println!("benchmarks run with `cargo bench --bench issues`");
+        }
+        return;
+    }
     println!(
         "shiplog issue benchmarks ({} build)",
         if cfg!(debug_assertions) {

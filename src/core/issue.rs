@@ -15,7 +15,7 @@
 //!    unresolve / ignore; [`clear_expired_resolutions`] turns pending next-release
 //!    resolutions into resolutions in a release when a newer release is created.
 //! 5. An event of a resolved issue from a release newer than the resolving one reopens it
-//!    as regressed ([`GroupResolution.has_resolution`] order: semver when both versions parse,
+//!    as regressed (`GroupResolution.has_resolution` order: semver when both versions parse,
 //!    else the release dates); an event from an older release leaves it resolved.
 //!
 //! Two deliberate differences from Sentry, both because shiplog applies events one at a time
