@@ -926,3 +926,81 @@ fn an_edited_message_drops_its_stale_links() {
     };
     assert_eq!(links, ["WEB-2"]);
 }
+
+#[test]
+fn suspect_commits_are_the_recent_commits_that_touched_the_stack_frames() {
+    let mut repo = GitRepo::new();
+    repo.write("README.md", "web\n");
+    repo.commit("Initial import");
+    repo.write("app/main.py", "main\n");
+    repo.commit_as("Dev One", "one@acme.test", "feat: main entry point");
+    repo.write("app/billing/charge.py", "charge\n");
+    repo.commit_as("Dev Two", "two@acme.test", "feat(billing): charge cards");
+    repo.write("lib/charge.py", "other\n");
+    repo.commit_as(
+        "Dev Three",
+        "three@acme.test",
+        "chore: vendored charge helper",
+    );
+    let d = Daemon::start_with(&config_for(&repo));
+    let web = dsn(&d, "web");
+
+    // No release yet: nothing to suspect.
+    let plain = error_event("E", "no release", None);
+    send_event(&d, &web, &plain);
+    let path = |id: &Value| {
+        format!(
+            "projects/acme/web/events/{}/committers/",
+            id.as_str().unwrap()
+        )
+    };
+    let (status, body) = d.api("GET", &path(&plain["event_id"]), None);
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("Release not found"))
+    );
+
+    let event = error_event("KeyError", "card", Some("1.0"));
+    send_event(&d, &web, &event);
+    let (status, body) = d.api("GET", &path(&event["event_id"]), None);
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("No Commits found for Release"))
+    );
+
+    set_refs(&d, "1.0", &repo.head());
+    let (status, body) = d.api("GET", &path(&event["event_id"]), None);
+    assert_eq!(status, 200, "{body}");
+    let authors: Vec<&str> = body["committers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["author"]["email"].as_str().unwrap())
+        .collect();
+    // main.py is the outer frame (5 points), charge.py the inner one (4); Sentry sorts
+    // ascending. lib/charge.py shares only the file name with a frame and is no match.
+    assert_eq!(authors, ["two@acme.test", "one@acme.test"]);
+    assert_eq!(body["committers"][0]["commits"][0]["score"], 3);
+    assert_eq!(body["committers"][1]["commits"][0]["score"], 2);
+
+    let out = d.shiplog(&["issues", "show", "WEB-2"]);
+    let text = stdout(&out);
+    assert!(text.contains("Suspect commits:"), "{text}");
+    let one = text
+        .find("feat: main entry point  (Dev One)")
+        .expect("Dev One listed");
+    let two = text
+        .find("feat(billing): charge cards  (Dev Two)")
+        .expect("Dev Two listed");
+    assert!(one < two, "strongest suspect first:\n{text}");
+
+    let (status, body) = d.api(
+        "GET",
+        "projects/acme/web/events/0123456789abcdef0123456789abcdef/committers/",
+        None,
+    );
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("Event not found"))
+    );
+}

@@ -137,6 +137,10 @@ pub fn router(state: AppState) -> Router {
             get(issues::release_notes),
         )
         .route(
+            "/projects/{org}/{project}/events/{event_id}/committers/",
+            get(issues::committers),
+        )
+        .route(
             "/organizations/{org}/releases/{version}/commits/",
             get(commits::list),
         )

@@ -944,3 +944,93 @@ pub fn dsn(conn: &Connection, project: &Project, public_url: &str) -> Result<Str
     let host = rest.split('/').next().unwrap_or(rest);
     Ok(format!("{scheme}://{key}@{host}/{}", project.id))
 }
+
+// ------------------------------------------------------------------------------------------
+// Suspect commits
+
+/// One suspect author with their commits and each commit's path-match score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committer {
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub commits: Vec<(store::CommitInfo, usize)>,
+}
+
+/// Sentry's event file committers (§9.1) for one event of a project: the authors of the
+/// commits, in the issue's first release and the 4 releases before it, that touched the files
+/// of the event's stack frames.
+pub fn event_committers(
+    conn: &Connection,
+    org: &Org,
+    project: &Project,
+    event_id: &str,
+) -> Result<Vec<Committer>, CoreError> {
+    use crate::model::suspects;
+    let event_id = normalize_event_id(event_id)
+        .ok_or_else(|| CoreError::NotFound("Event not found".into()))?;
+    let (issue_id, frames, platform) = store::event_frames(conn, project.id, &event_id)?
+        .ok_or_else(|| CoreError::NotFound("Event not found".into()))?;
+    let issue = store::by_id(conn, org.id, issue_id)?
+        .ok_or_else(|| CoreError::NotFound("Issue not found".into()))?;
+    let first = issue
+        .first_release_id
+        .ok_or_else(|| CoreError::NotFound("Release not found".into()))?;
+    let releases = store::previous_releases(conn, project.id, first, 5)?;
+    if releases.is_empty() {
+        return Err(CoreError::NotFound("Release not found".into()));
+    }
+    if !store::releases_have_commits(conn, &releases)? {
+        return Err(CoreError::NotFound("No Commits found for Release".into()));
+    }
+    let frames: Vec<crate::model::event::Frame> = serde_json::from_str(&frames).unwrap_or_default();
+    let chosen = suspects::app_frames(&frames);
+    let paths: Vec<Option<String>> = chosen
+        .iter()
+        .map(|f| suspects::frame_path(f, platform.as_deref()))
+        .collect();
+    let distinct: Vec<String> = {
+        let mut d: Vec<String> = Vec::new();
+        for p in paths.iter().flatten() {
+            if !d.contains(p) {
+                d.push(p.clone());
+            }
+        }
+        d
+    };
+    let changes = store::matching_file_changes(conn, &releases, &suspects::file_names(&distinct))?;
+    let frame_matches: Vec<Vec<(i64, usize)>> = paths
+        .iter()
+        .map(|p| match p {
+            Some(p) => suspects::match_commits_path(&changes, p),
+            None => Vec::new(),
+        })
+        .collect();
+    let mut ids: Vec<i64> = frame_matches.iter().flatten().map(|(c, _)| *c).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let infos = store::commit_infos(conn, &ids)?;
+    let author_of: std::collections::HashMap<i64, i64> = infos
+        .iter()
+        .filter_map(|c| c.author_id.map(|a| (c.id, a)))
+        .collect();
+    Ok(suspects::committers(&frame_matches, &author_of)
+        .into_iter()
+        .map(|(_, commits)| {
+            let commits: Vec<(store::CommitInfo, usize)> = commits
+                .into_iter()
+                .filter_map(|(id, score)| {
+                    infos
+                        .iter()
+                        .find(|c| c.id == id)
+                        .map(|c| (c.clone(), score))
+                })
+                .collect();
+            let first = commits.first().map(|(c, _)| c.clone());
+            Committer {
+                author_name: first.as_ref().and_then(|c| c.author_name.clone()),
+                author_email: first.and_then(|c| c.author_email),
+                commits,
+            }
+        })
+        .collect())
+}
