@@ -158,7 +158,7 @@ fn messages_group_by_template_and_every_auth_form_works() {
     assert_eq!(status, 200);
     let (status, body) = post_raw(
         &d,
-        &format!("/api/{}/store/", web.project_id),
+        &format!("/api/{}/store", web.project_id),
         serde_json::to_vec(&msg("legacy")).unwrap(),
         &[("X-Sentry-Auth", &auth)],
     );

@@ -158,7 +158,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/0", api)
         // Sentry's ingest endpoints: DSN-key auth, outside /api/0/ (api::ingest).
         .route("/api/{project_id}/envelope/", post(ingest::envelope))
+        .route("/api/{project_id}/envelope", post(ingest::envelope))
         .route("/api/{project_id}/store/", post(ingest::store))
+        .route("/api/{project_id}/store", post(ingest::store))
         .fallback(error::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())
