@@ -645,6 +645,11 @@ fn issue_lists_filter_and_paginate() {
     );
     let second = list("?query=&per_page=4&cursor=4:1:0");
     assert_eq!(second.len(), 2);
+
+    // Quoted terms keep their spaces (versions may contain them).
+    send_event(&d, &web, &error_event("Spaced", "x", Some("big release")));
+    assert_eq!(list("?query=release:%22big%20release%22"), ["WEB-6"]);
+    assert_eq!(list("?query=release:nope").len(), 0);
 }
 
 #[test]

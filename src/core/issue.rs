@@ -830,10 +830,10 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
         ..Default::default()
     };
     let query = req.query.clone().unwrap_or_else(|| "is:unresolved".into());
-    let mut free = Vec::new();
-    for token in query.split_whitespace() {
+    let mut free: Vec<String> = Vec::new();
+    for token in tokenize(&query) {
         let (key, value) = match token.split_once(':') {
-            Some((k, v)) => (k, v.trim_matches('"')),
+            Some((k, v)) => (k, v),
             None => {
                 free.push(token);
                 continue;
@@ -868,7 +868,7 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
                     store::release_order_by_version(conn, org.id, value)?.map_or(-1, |r| r.id),
                 );
             }
-            _ => free.push(token),
+            _ => free.push(token.clone()),
         }
     }
     if !free.is_empty() {
@@ -916,6 +916,29 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
             has_results: has_next,
         },
     })
+}
+
+/// Splits a search on whitespace, keeping double-quoted runs together (quotes removed), so
+/// `release:"my release"` is one term.
+fn tokenize(query: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in query.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    tokens
 }
 
 /// The issues resolved in a release (Sentry's issues-resolved-in-release endpoint).
