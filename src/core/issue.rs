@@ -325,14 +325,20 @@ pub fn follows_semver(
     release_version: Option<&str>,
 ) -> Result<bool, CoreError> {
     let flags = store::recent_semver_flags(conn, project_id)?;
-    let follows = match flags.len() {
+    Ok(semver_scheme(&flags)
+        && release_version.is_none_or(|v| v.contains('@') && version::semver_columns(v).is_some()))
+}
+
+/// Sentry's rule on the last (up to 10) releases, newest first, each flagged semver or not:
+/// with 2 or fewer the newest must be semver; with fewer than 10 any of the newest 3; with
+/// 10, any of the newest 3 and at least 3 in all.
+fn semver_scheme(flags: &[bool]) -> bool {
+    match flags.len() {
         0 => false,
         1 | 2 => flags[0],
         n if n < 10 => flags.iter().take(3).any(|f| *f),
         _ => flags.iter().take(3).any(|f| *f) && flags.iter().filter(|f| **f).count() >= 3,
-    };
-    Ok(follows
-        && release_version.is_none_or(|v| v.contains('@') && version::semver_columns(v).is_some()))
+    }
 }
 
 /// Sentry's `GroupResolution.has_resolution`: does the resolution cover an event from this
@@ -1056,4 +1062,65 @@ pub fn event_committers(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_scheme_follows_sentrys_thresholds() {
+        let (t, f) = (true, false);
+        assert!(!semver_scheme(&[]));
+        assert!(semver_scheme(&[t]));
+        assert!(!semver_scheme(&[f, t]));
+        assert!(semver_scheme(&[f, f, t, f, f]));
+        assert!(!semver_scheme(&[f, f, f, t, t, t]));
+        assert!(semver_scheme(&[f, f, t, f, f, f, f, f, t, t]));
+        assert!(!semver_scheme(&[f, f, t, f, f, f, f, f, f, t]));
+    }
+
+    #[test]
+    fn semver_comparison_needs_two_semver_versions_and_no_hashes() {
+        assert_eq!(semver_cmp("1.2", "1.10"), Some(Ordering::Less));
+        assert_eq!(
+            semver_cmp("web@2.0.0", "web@1.9.9"),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(semver_cmp("alpha", "1.0"), None);
+        assert_eq!(semver_cmp("a86d127c4b2f", "1.0"), None);
+    }
+
+    #[test]
+    fn large_payloads_are_stored_trimmed() {
+        let small: Map<String, Value> =
+            serde_json::from_value(json!({"event_id": "a", "message": "m"})).unwrap();
+        assert_eq!(
+            stored_payload(&small),
+            Value::Object(small.clone()).to_string()
+        );
+
+        let crumbs: Vec<Value> = (0..5000)
+            .map(|i| json!({"message": format!("crumb {i}")}))
+            .collect();
+        let big: Map<String, Value> = serde_json::from_value(json!({
+            "event_id": "a", "message": "m", "breadcrumbs": {"values": crumbs},
+            "exception": {"values": [{"type": "E", "value": "v"}]},
+        }))
+        .unwrap();
+        let stored: Value = serde_json::from_str(&stored_payload(&big)).unwrap();
+        assert_eq!(stored["_shiplog_trimmed"], true);
+        assert!(stored.get("breadcrumbs").is_none());
+        assert_eq!(stored["exception"]["values"][0]["type"], "E");
+
+        let huge: Map<String, Value> = serde_json::from_value(json!({
+            "event_id": "a", "message": "m", "tags": {"blob": "x".repeat(100_000)},
+        }))
+        .unwrap();
+        let stored: Value = serde_json::from_str(&stored_payload(&huge)).unwrap();
+        assert_eq!(
+            stored,
+            json!({"event_id": "a", "message": "m", "_shiplog_trimmed": true})
+        );
+    }
 }
