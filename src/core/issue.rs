@@ -1068,6 +1068,120 @@ pub fn event_committers(
 mod tests {
     use super::*;
 
+    use crate::model::commit::CommitData;
+    use crate::store::{Store, orgs, repos};
+
+    fn seeded() -> (tempfile::TempDir, Store, Org, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let (org, project) = store
+            .write_blocking(|tx| {
+                let org = orgs::ensure_org(tx, "acme", "2024-01-01T00:00:00.000000Z")?;
+                let p = orgs::upsert_project(
+                    tx,
+                    org.id,
+                    "web",
+                    "Web",
+                    None,
+                    "2024-01-01T00:00:00.000000Z",
+                )?;
+                Ok::<_, CoreError>((org, p))
+            })
+            .unwrap();
+        (dir, store, org, project)
+    }
+
+    fn commit(id: char, message: &str) -> CommitData {
+        CommitData {
+            id: id.to_string().repeat(40),
+            repository: Some("acme/web".into()),
+            message: Some(message.into()),
+            author_name: Some("Dev".into()),
+            author_email: Some("dev@acme.test".into()),
+            timestamp: Some("2024-01-02T10:00:00Z".into()),
+            patch_set: Vec::new(),
+        }
+    }
+
+    /// A commit recorded without a release (a post-commit hook, a GitHub push) links the
+    /// issue and logs REFERENCED_IN_COMMIT, but resolves only when a release ships it.
+    #[test]
+    fn a_recorded_commit_links_but_only_a_release_resolves() {
+        let (_dir, store, org, project) = seeded();
+        let event: Map<String, Value> =
+            serde_json::from_value(json!({"message": "boom", "release": "1.0"})).unwrap();
+        let (o, p) = (org.clone(), project.clone());
+        let ingested = store
+            .write_blocking(move |tx| ingest_event(tx, &o, &p, &event, None, Utc::now()))
+            .unwrap();
+        assert_eq!(ingested.short_id, "WEB-1");
+
+        let o = org.clone();
+        store
+            .write_blocking(move |tx| {
+                let repo =
+                    repos::get_or_create(tx, o.id, "acme/web", "2024-01-01T00:00:00.000000Z")?;
+                let ids = crate::core::commit::record_commits(
+                    tx,
+                    &o,
+                    &repo,
+                    &[
+                        commit('a', "Fix the thing\n\nFixes WEB-1"),
+                        commit('b', "unrelated"),
+                    ],
+                )?;
+                link_commits(tx, &o, &ids)?;
+                // Linking again is idempotent.
+                link_commits(tx, &o, &ids)
+            })
+            .unwrap();
+        let (status, referenced, links) = store
+            .read_blocking(|c| {
+                let status: i64 = c.query_row("SELECT status FROM issues", [], |r| r.get(0))?;
+                let referenced: i64 = c.query_row(
+                    "SELECT count(*) FROM activities WHERE type = 28 AND issue_id = 1",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let links: i64 =
+                    c.query_row("SELECT count(*) FROM issue_commit_links", [], |r| r.get(0))?;
+                Ok::<_, CoreError>((status, referenced, links))
+            })
+            .unwrap();
+        assert_eq!((status, referenced, links), (STATUS_UNRESOLVED, 1, 1));
+
+        let o = org.clone();
+        let resolved = store
+            .write_blocking(move |tx| {
+                let up = release::upsert(
+                    tx,
+                    &o,
+                    &CreateRelease {
+                        version: "1.1".into(),
+                        projects: vec![ProjectRef::Slug("web".into())],
+                        ..Default::default()
+                    },
+                    &super::super::now(),
+                )?;
+                crate::core::commit::set_commits(
+                    tx,
+                    &o,
+                    &up.release,
+                    &[commit('a', "Fix the thing\n\nFixes WEB-1")],
+                )?;
+                let issue = find(tx, &o, "WEB-1")?;
+                Ok::<_, CoreError>((issue.status, store::resolution_of(tx, issue.id)?))
+            })
+            .unwrap();
+        assert_eq!(resolved.0, STATUS_RESOLVED);
+        let res = resolved.1.unwrap();
+        assert_eq!(
+            (res.release_version.as_str(), res.ty, res.status),
+            ("1.1", Some(RES_IN_RELEASE), RES_RESOLVED)
+        );
+        assert_eq!(res.actor.as_deref(), Some("dev@acme.test"));
+    }
+
     #[test]
     fn semver_scheme_follows_sentrys_thresholds() {
         let (t, f) = (true, false);
