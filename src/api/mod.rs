@@ -11,6 +11,8 @@ pub mod commits;
 pub mod deploys;
 pub mod error;
 pub mod extract;
+pub mod ingest;
+pub mod issues;
 pub mod meta;
 pub mod releases;
 pub mod render;
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::core::release::Cursor;
@@ -39,7 +41,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Largest JSON body accepted.
     pub max_json_body: usize,
-    /// Artifact limits and rules (upload sizes, index_min_files, ...).
+    /// Upload limits (`limits.max_upload_body`, used by chunk uploads and envelopes) and the
+    /// artifact rules (index_min_files, ...).
     pub artifacts: Arc<crate::core::artifact::Settings>,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
@@ -119,6 +122,27 @@ pub fn router(state: AppState) -> Router {
             "/projects/{org}/{project}/releases/",
             get(releases::list_for_project),
         )
+        .route("/organizations/{org}/issues/", get(issues::list))
+        .route(
+            "/organizations/{org}/issues/{id}/",
+            get(issues::get).put(issues::update),
+        )
+        .route(
+            "/organizations/{org}/issues/{id}/events/",
+            get(issues::events),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/resolved/",
+            get(issues::resolved_in_release),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/notes/",
+            get(issues::release_notes),
+        )
+        .route(
+            "/projects/{org}/{project}/events/{event_id}/committers/",
+            get(issues::committers),
+        )
         .route(
             "/organizations/{org}/releases/{version}/commits/",
             get(commits::list),
@@ -139,6 +163,11 @@ pub fn router(state: AppState) -> Router {
         // trailing slash.
         .route("/api/0/", get(meta::index))
         .nest("/api/0", api)
+        // Sentry's ingest endpoints: DSN-key auth, outside /api/0/ (api::ingest).
+        .route("/api/{project_id}/envelope/", post(ingest::envelope))
+        .route("/api/{project_id}/envelope", post(ingest::envelope))
+        .route("/api/{project_id}/store/", post(ingest::store))
+        .route("/api/{project_id}/store", post(ingest::store))
         .fallback(error::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())

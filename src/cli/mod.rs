@@ -11,6 +11,7 @@ mod client;
 mod commits;
 mod deploys;
 mod hooks;
+mod issues;
 mod output;
 mod releases;
 
@@ -93,6 +94,8 @@ enum Command {
     /// Install, remove and inspect shiplog's git hooks.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// List, show, resolve and reopen issues.
+    Issues(issues::IssuesArgs),
     /// List, add and remove repositories (works on the data dir directly).
     #[command(subcommand)]
     Repos(commits::ReposCommand),
@@ -139,6 +142,10 @@ pub fn main() -> Result<ExitCode, CliError> {
             run_async(deploys::run(&config, args))
         }
         Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
+        Command::Issues(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(issues::run(&config, args))
+        }
         Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
         Command::Artifacts(args) => {
             let config = load_config(&cli, None)?;

@@ -406,7 +406,10 @@ impl Handler for CommitsHandler {
                     let Some(repo) = core::repo::by_name(tx, org.id, &name)? else {
                         return Ok(());
                     };
-                    core::commit::record_commits(tx, &org, &repo, &commits)?;
+                    let ids = core::commit::record_commits(tx, &org, &repo, &commits)?;
+                    // `Fixes PROJ-1` is linked as soon as the commit is known; it resolves only
+                    // once a release ships the commit.
+                    core::issue::link_commits(tx, &org, &ids)?;
                     Ok(())
                 })
                 .await?;

@@ -18,6 +18,7 @@ pub mod blobs;
 pub mod commits;
 pub mod deploys;
 pub mod inbox;
+pub mod issues;
 pub mod orgs;
 pub mod refs;
 pub mod releases;
@@ -73,6 +74,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0002_commits.sql")),
         M::up(include_str!("migrations/0003_hooks.sql")),
         M::up(include_str!("migrations/0004_artifacts.sql")),
+        M::up(include_str!("migrations/0005_issues.sql")),
     ]
 }
 

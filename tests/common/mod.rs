@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod artifacts;
+pub mod events;
 pub mod gitrepo;
 pub mod hook_repo;
 pub mod sentry_cli;
