@@ -9,6 +9,7 @@ mod admin;
 mod client;
 mod commits;
 mod deploys;
+mod hooks;
 mod issues;
 mod output;
 mod releases;
@@ -89,6 +90,9 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Record and list deploys of a release.
     Deploys(deploys::DeploysArgs),
+    /// Install, remove and inspect shiplog's git hooks.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
     /// List, show, resolve and reopen issues.
     Issues(issues::IssuesArgs),
     /// List, add and remove repositories (works on the data dir directly).
@@ -134,6 +138,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(deploys::run(&config, args))
         }
+        Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
         Command::Issues(args) => {
             let config = load_config(&cli, None)?;
             run_async(issues::run(&config, args))

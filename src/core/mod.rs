@@ -14,6 +14,7 @@ pub mod notes;
 pub mod org;
 pub mod release;
 pub mod repo;
+pub mod tag;
 pub mod token;
 
 use crate::store::StoreError;

@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod gitrepo;
+pub mod hook_repo;
 pub mod sentry_cli;
 
 use std::path::{Path, PathBuf};
