@@ -6,6 +6,7 @@
 //! for scripts.
 
 mod admin;
+mod artifacts;
 mod client;
 mod commits;
 mod deploys;
@@ -98,6 +99,8 @@ enum Command {
     /// List, add and remove repositories (works on the data dir directly).
     #[command(subcommand)]
     Repos(commits::ReposCommand),
+    /// Upload, list, download and delete a release's artifacts (source maps).
+    Artifacts(artifacts::ArtifactsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +147,10 @@ pub fn main() -> Result<ExitCode, CliError> {
             run_async(issues::run(&config, args))
         }
         Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
+        Command::Artifacts(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(artifacts::run(&config, args))
+        }
     }
 }
 
