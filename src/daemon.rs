@@ -58,7 +58,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.data_dir();
     let store = Store::open_dir(&data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-    core::repo::verify_paths(&config)?;
     {
         let config = config.clone();
         store

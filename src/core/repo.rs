@@ -75,26 +75,6 @@ pub fn sync_config(
     Ok(())
 }
 
-/// Checks that every configured `path` is a git repository, so a typo is refused at start with
-/// one line rather than found at the first tag. Opens repositories: call it outside any store
-/// transaction.
-pub fn verify_paths(config: &Config) -> Result<(), CoreError> {
-    for (i, repo) in config.repositories.iter().enumerate() {
-        let Some(path) = &repo.path else { continue };
-        if let Err(e) = crate::git::open(path) {
-            let key = format!("repositories[{i}].path");
-            return Err(CoreError::invalid(
-                "path",
-                format!(
-                    "{}: {key}: {e}; point it at a clone or a bare repository",
-                    config.provenance.origin_of(&key)
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The repository with this name, whatever its status.
 pub fn by_name(
     conn: &Connection,
