@@ -67,6 +67,8 @@ pub const UPLOAD_CONCURRENCY: u8 = 4;
 /// How long a finished (`ok`) assemble answers from its stored state before the same checksum
 /// is assembled anew (Sentry caches the state for 600 s).
 const OK_STATE_TTL_SECS: i64 = 600;
+/// An assemble still `created` or `assembling` after this long is started again.
+const STALE_ASSEMBLE_SECS: i64 = 1800;
 /// Unreferenced chunks younger than this (by last upload or assemble request) survive prune:
 /// they may belong to an upload still in progress.
 const BLOB_GRACE_HOURS: i64 = 1;
@@ -837,7 +839,9 @@ pub fn begin_assemble(
                 .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < ttl)
         };
         match s.state.as_str() {
-            "created" | "assembling" => {
+            // In progress; one that has not moved for half an hour died with its event (it
+            // failed for good in the pipeline) and is started again.
+            "created" | "assembling" if fresh(STALE_ASSEMBLE_SECS) => {
                 return Ok(Answer::State {
                     state: s.state,
                     detail: s.detail,

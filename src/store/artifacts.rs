@@ -765,11 +765,8 @@ pub fn prune(
     )?;
     report.blobs = n as u64;
     report.blob_bytes = bytes.unwrap_or(0) as u64;
-    // Finished assembles older than the blob grace are history.
-    conn.execute(
-        "DELETE FROM assemble_states WHERE state IN ('ok', 'error') AND updated < ?1",
-        [blob_cutoff],
-    )?;
+    // Assemble states are kept: their generation numbers key the pipeline's events, and a
+    // state deleted would let a later assemble of the same bundle reuse a spent key.
     Ok(report)
 }
 
