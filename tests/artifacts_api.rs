@@ -186,6 +186,30 @@ fn assemble_walks_sentrys_states_and_enforces_the_file_limit() {
     );
     assert!(bytes == js);
 
+    // Assembled again once the stored `ok` has expired (Sentry's ten minutes, aged here):
+    // the same chunks make the same files, so only metadata is rewritten.
+    let blobs_before = common::artifacts::blob_totals(&d);
+    let files_before = d.count("SELECT count(*) FROM files");
+    {
+        let db = rusqlite::Connection::open(d.data_dir().join("shiplog.sqlite3")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        db.execute(
+            "UPDATE assemble_states SET updated = '2025-01-01T00:00:00.000000Z'",
+            [],
+        )
+        .unwrap();
+    }
+    let (_, v) = d.api(
+        "POST",
+        "organizations/acme/artifactbundle/assemble/",
+        Some(body.clone()),
+    );
+    assert_eq!(v["state"], "created", "{v}");
+    assert_eq!(assemble_until_done(&d, &body)["state"], "ok");
+    assert_eq!(common::artifacts::blob_totals(&d), blobs_before);
+    assert_eq!(d.count("SELECT count(*) FROM files"), files_before);
+    assert_eq!(files(&d, "1.0.0").len(), 1);
+
     // Over max_file_size (3 MiB): 413 at assemble time.
     let big = noise(2, 4 * MIB);
     let body = upload(&d, &big, MIB, json!({}));

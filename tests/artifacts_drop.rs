@@ -409,3 +409,23 @@ fn a_daemon_killed_mid_assemble_leaves_nothing_and_redoes_the_drop() {
     );
     assert_eq!(drop_events(&s.d), 1);
 }
+
+#[test]
+fn a_drop_over_the_file_size_limit_is_refused_unread() {
+    let s = start("  max_file_size: 2 KiB\n");
+    let big = noise(7, 8000);
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[("files/a.js", "~/a.js", "minified_source")],
+    );
+    drop_file(
+        &s.drop,
+        "big.zip",
+        &bundle(&m, &[("files/a.js", &big)], true),
+    );
+    let reason = failed_reason(&s.drop, "big.zip");
+    assert!(reason.contains("exceeds maximum size"), "{reason}");
+    assert_eq!(s.d.count("SELECT count(*) FROM blobs"), 0);
+    assert_eq!(drop_events(&s.d), 0);
+}

@@ -117,6 +117,7 @@ impl AssembleBody {
                 .collect(),
             version: self.version.filter(|v| !v.is_empty()),
             dist: self.dist.filter(|d| !d.is_empty()),
+            checksum_verified: false,
         })
     }
 }

@@ -62,7 +62,8 @@ enum ArtifactsCommand {
         /// Wait until the daemon has stored the files (or refused them).
         #[arg(long)]
         wait: bool,
-        /// Send chunks uncompressed even when the daemon accepts gzip (fast local links).
+        /// Send chunks uncompressed even when the daemon accepts gzip (the default already
+        /// for a daemon on this machine, where compressing costs more than it saves).
         #[arg(long)]
         no_compress: bool,
     },
@@ -385,6 +386,21 @@ impl Drop for TempFile {
 
 fn usage(text: impl Into<String>) -> CliError {
     CliError::Usage(text.into())
+}
+
+/// Whether a base URL names this machine (`localhost`, 127.0.0.0/8, `[::1]`).
+fn is_loopback(base: &str) -> bool {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether a file is a bundle: a zip, or sentry-cli's `SYSB` + zip.
@@ -713,7 +729,9 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         .and_then(Value::as_u64)
         .unwrap_or(4)
         .clamp(1, 16) as usize;
+    // Compressing only pays where the network is slower than the CPU: not on this machine.
     let gzip = up.compress
+        && !is_loopback(&client.base)
         && options
             .get("compression")
             .and_then(Value::as_array)
@@ -886,6 +904,15 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         super::super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        assert!(is_loopback("http://127.0.0.1:8740"));
+        assert!(is_loopback("http://localhost:1/"));
+        assert!(is_loopback("http://[::1]:8740"));
+        assert!(!is_loopback("https://shiplog.example.com"));
+        assert!(!is_loopback("http://10.0.0.1:8740"));
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub const UPLOAD_CONCURRENCY: u8 = 4;
 /// How long a finished (`ok`) assemble answers from its stored state before the same checksum
 /// is assembled anew (Sentry caches the state for 600 s).
 const OK_STATE_TTL_SECS: i64 = 600;
+/// An assemble still `created` or `assembling` after this long is started again.
+const STALE_ASSEMBLE_SECS: i64 = 1800;
 /// Unreferenced chunks younger than this (by last upload or assemble request) survive prune:
 /// they may belong to an upload still in progress.
 const BLOB_GRACE_HOURS: i64 = 1;
@@ -138,6 +140,10 @@ pub struct AssembleRequest {
     pub version: Option<String>,
     #[serde(default)]
     pub dist: Option<String>,
+    /// The checksum was computed by shiplog itself from the very bytes the chunks were cut
+    /// from (a drop), so re-hashing the bundle would only repeat that work.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checksum_verified: bool,
 }
 
 /// Why an assemble failed. `Display` is the `detail` clients and `.error` files show.
@@ -329,7 +335,12 @@ pub fn assemble(
         }
         // One pass: the zip is read entry by entry in file order while the reader hashes the
         // blobs it fetches, so the checksum is verified without reading the bundle twice.
-        let reader = BlobReader::new(conn, blobs::parts_of(&chunks)).digesting();
+        let reader = BlobReader::new(conn, blobs::parts_of(&chunks));
+        let reader = if req.checksum_verified {
+            reader
+        } else {
+            reader.digesting()
+        };
         let result = open_bundle(reader).and_then(|mut zip| {
             let (manifest, version, dist, reads) =
                 read_bundle(store, settings, org, req, &now, &mut zip)?;
@@ -341,6 +352,9 @@ pub fn assemble(
         });
         // A checksum mismatch explains any other failure, so it is reported first.
         let verify = |digest: Option<String>| -> Result<(), AssembleError> {
+            if req.checksum_verified && digest.is_none() {
+                return Ok(());
+            }
             let actual = match digest {
                 Some(d) => d,
                 None => {
@@ -366,7 +380,9 @@ pub fn assemble(
             }
             Err(AssembleError::Store(e)) => Err(AssembleError::Store(e)),
             Err(e) => {
-                verify(None)?;
+                if !req.checksum_verified {
+                    verify(None)?;
+                }
                 Err(e)
             }
         }
@@ -823,7 +839,9 @@ pub fn begin_assemble(
                 .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < ttl)
         };
         match s.state.as_str() {
-            "created" | "assembling" => {
+            // In progress; one that has not moved for half an hour died with its event (it
+            // failed for good in the pipeline) and is started again.
+            "created" | "assembling" if fresh(STALE_ASSEMBLE_SECS) => {
                 return Ok(Answer::State {
                     state: s.state,
                     detail: s.detail,

@@ -282,18 +282,6 @@ pub fn put_index_entry(conn: &Connection, e: &NewIndexEntry<'_>) -> Result<i64, 
     Ok(conn.last_insert_rowid())
 }
 
-/// Entries in the artifact index of a (release, dist) — Sentry's `artifact_count` of the
-/// `artifact-index.json` release file.
-pub fn index_count(
-    conn: &Connection,
-    release_id: i64,
-    dist: Option<&str>,
-) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT count(*) FROM artifact_index WHERE release_id = ?1 AND dist IS ?2")?
-        .query_row(params![release_id, dist], |r| r.get(0))?)
-}
-
 /// Deletes one artifact of a release; `false` if there was none with that id.
 pub fn delete(conn: &Connection, release_id: i64, id: ArtifactId) -> Result<bool, StoreError> {
     match id {
@@ -765,11 +753,8 @@ pub fn prune(
     )?;
     report.blobs = n as u64;
     report.blob_bytes = bytes.unwrap_or(0) as u64;
-    // Finished assembles older than the blob grace are history.
-    conn.execute(
-        "DELETE FROM assemble_states WHERE state IN ('ok', 'error') AND updated < ?1",
-        [blob_cutoff],
-    )?;
+    // Assemble states are kept: their generation numbers key the pipeline's events, and a
+    // state deleted would let a later assemble of the same bundle reuse a spent key.
     Ok(report)
 }
 

@@ -151,6 +151,8 @@ fn apply_drop(
     let req = AssembleRequest {
         checksum: ev.checksum.clone(),
         chunks: ev.chunks.clone(),
+        // The watcher hashed these bytes as it cut them into chunks.
+        checksum_verified: true,
         ..Default::default()
     };
     let finish = |tx: &rusqlite::Transaction<'_>| {
@@ -274,6 +276,7 @@ pub fn spawn(
     let org_slug = config.organization.clone();
     let tmp = config.data_dir().join("tmp");
     let after_success = config.artifacts.after_success;
+    let max_file_size = config.artifacts.max_file_size;
     Some(tokio::task::spawn_blocking(move || {
         let store = pipeline.store().clone();
         let org_id = match store.read_blocking(|c| crate::store::orgs::org_by_slug(c, &org_slug)) {
@@ -290,6 +293,7 @@ pub fn spawn(
             dirs,
             tmp,
             after_success,
+            max_file_size,
             candidates: HashMap::new(),
         };
         w.run(stop);
@@ -331,6 +335,7 @@ struct DropWatcher {
     dirs: Vec<PathBuf>,
     tmp: PathBuf,
     after_success: AfterSuccess,
+    max_file_size: u64,
     candidates: HashMap<PathBuf, Candidate>,
 }
 
@@ -542,6 +547,14 @@ impl DropWatcher {
                 Err(Refusal::Io(e)) => return Err(StoreError::Task(e)),
             }
         } else {
+            if fp.len > self.max_file_size {
+                return Ok(Ingest::Failed(format!(
+                    "File {} exceeds maximum size ({} > {}); raise artifacts.max_file_size",
+                    path.display(),
+                    fp.len,
+                    self.max_file_size
+                )));
+            }
             if let Err(e) = check_zip(path) {
                 return Ok(if patient {
                     Ingest::NotYet
