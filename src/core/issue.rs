@@ -837,7 +837,7 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
     };
     let query = req.query.clone().unwrap_or_else(|| "is:unresolved".into());
     let mut free: Vec<String> = Vec::new();
-    for token in tokenize(&query) {
+    for token in crate::model::search::tokenize(&query) {
         let (key, value) = match token.split_once(':') {
             Some((k, v)) => (k, v),
             None => {
@@ -922,29 +922,6 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
             has_results: has_next,
         },
     })
-}
-
-/// Splits a search on whitespace, keeping double-quoted runs together (quotes removed), so
-/// `release:"my release"` is one term.
-fn tokenize(query: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in query.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        tokens.push(cur);
-    }
-    tokens
 }
 
 /// The issues resolved in a release (Sentry's issues-resolved-in-release endpoint).

@@ -492,35 +492,13 @@ static FREE_TEXT_SUFFIX: LazyLock<Regex> =
 static SEARCH_TERM: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(!?)([A-Za-z_][A-Za-z0-9_.]*):(.*)$").expect("static regex"));
 
-/// Splits on whitespace, keeping double-quoted runs together (quotes removed).
-fn tokenize(query: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in query.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        tokens.push(cur);
-    }
-    tokens
-}
-
 /// Parses Sentry's release search syntax (sentry-semantics.md §6): free text matches versions
 /// case-insensitively anywhere; `release:`, `release.version:`, `release.package:`,
 /// `release.build:` and `finalized:` narrow it.
 pub fn parse_query(query: &str) -> Result<Vec<Filter>, CoreError> {
     let mut filters = Vec::new();
     let mut free = Vec::new();
-    for token in tokenize(query) {
+    for token in crate::model::search::tokenize(query) {
         let Some(caps) = SEARCH_TERM.captures(&token) else {
             free.push(token);
             continue;

@@ -11,6 +11,7 @@ pub mod environment;
 pub mod event;
 pub mod issue_ref;
 pub mod manifest;
+pub mod search;
 pub mod suspects;
 pub mod time;
 pub mod token;
