@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod github;
 pub mod model;
 pub mod pipeline;
 pub mod store;
