@@ -75,7 +75,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         pipeline.clone(),
         public_url.clone(),
         config.limits.max_json_body,
-    );
+    )
+    .with_github_webhook_secret(config.github.webhook_secret.clone());
     let app = api::router(state);
 
     let runtime = write_runtime_info(

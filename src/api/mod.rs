@@ -11,13 +11,14 @@ pub mod extract;
 pub mod meta;
 pub mod releases;
 pub mod render;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::core::release::Cursor;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Largest JSON body accepted.
     pub max_json_body: usize,
+    /// The GitHub webhook secret; without one, deliveries are refused.
+    pub github_webhook_secret: Option<Arc<str>>,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
@@ -48,8 +51,15 @@ impl AppState {
             pipeline,
             public_url: public_url.trim_end_matches('/').into(),
             max_json_body,
+            github_webhook_secret: None,
             token_touches: Default::default(),
         }
+    }
+
+    /// Sets the secret GitHub webhook deliveries are verified with.
+    pub fn with_github_webhook_secret(mut self, secret: Option<String>) -> Self {
+        self.github_webhook_secret = secret.filter(|s| !s.is_empty()).map(Into::into);
+        self
     }
 
     /// Records that a token was used, off the request path and at most once a minute.
@@ -110,6 +120,11 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.max_json_body));
     Router::new()
         .route("/healthz", get(meta::healthz))
+        // GitHub authenticates with its signature, not a token; its own body limit.
+        .route(
+            "/webhooks/github",
+            post(webhooks::github).layer(DefaultBodyLimit::max(crate::github::webhook::MAX_BODY)),
+        )
         // sentry-cli's token check; outside `nest` because a nested "/" would not match the
         // trailing slash.
         .route("/api/0/", get(meta::index))

@@ -12,5 +12,6 @@
 pub mod client;
 pub mod payload;
 pub mod verify;
+pub mod webhook;
 
 pub use client::{GithubClient, GithubError, RetryPolicy};

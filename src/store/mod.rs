@@ -14,6 +14,7 @@
 
 pub mod activity;
 pub mod deploys;
+pub mod github;
 pub mod inbox;
 pub mod orgs;
 pub mod releases;
@@ -66,6 +67,7 @@ fn migration_list() -> Vec<M<'static>> {
     vec![
         M::up(include_str!("migrations/0001_core.sql")),
         M::up(include_str!("migrations/0002_commits.sql")),
+        M::up(include_str!("migrations/0006_github.sql")),
     ]
 }
 

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod github_fake;
 pub mod sentry_cli;
 
 use std::path::{Path, PathBuf};
