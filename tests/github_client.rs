@@ -120,11 +120,7 @@ async fn tags_are_listed_across_pages_and_annotated_tags_peel() {
     assert_eq!(tags.len(), 80);
     assert_eq!(tags[0].name, "v1.0.79");
     assert_eq!(tags[0].commit.sha, shas[79]);
-    assert_eq!(
-        fake.requests_to("/tags").len(),
-        1 + 80 / 100,
-        "per_page=100"
-    );
+    assert_eq!(fake.requests_to("/tags").len(), 1, "per_page=100");
     // Annotated: ref -> tag object -> commit. Lightweight: ref -> commit.
     assert_eq!(gh.peel_tag(REPO, "v1.0.4").await.unwrap(), shas[4]);
     assert_eq!(gh.peel_tag(REPO, "v1.0.5").await.unwrap(), shas[5]);

@@ -43,7 +43,10 @@ fn post(d: &Daemon, body: Vec<u8>, headers: &[(&str, String)]) -> (u16, Value) {
     let resp = req.send().unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn signed(event: &str, guid: &str, body: &[u8]) -> Vec<(&'static str, String)> {
@@ -88,7 +91,11 @@ fn a_signed_delivery_is_accepted_once() {
         .unwrap();
     let stored: Value = serde_json::from_str(&stored).unwrap();
     assert_eq!(stored["event"], "ping");
-    assert_eq!(stored["body"].as_str().unwrap().as_bytes(), &body[..], "kept byte for byte");
+    assert_eq!(
+        stored["body"].as_str().unwrap().as_bytes(),
+        &body[..],
+        "kept byte for byte"
+    );
 }
 
 #[test]
@@ -120,15 +127,27 @@ fn bad_deliveries_are_refused_and_nothing_is_stored() {
     };
     let (status, v) = post(&d, body.clone(), &wrong);
     assert_eq!(status, 401);
-    assert!(v["detail"].as_str().unwrap().contains("does not match"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("does not match"),
+        "{v}"
+    );
 
     let missing: Vec<_> = signed("push", "g", &body).into_iter().take(5).collect();
     let (status, v) = post(&d, body.clone(), &missing);
     assert_eq!(status, 401);
-    assert!(v["detail"].as_str().unwrap().contains("missing X-Hub-Signature-256"), "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing X-Hub-Signature-256"),
+        "{v}"
+    );
 
     let mut sha1_only: Vec<_> = missing.clone();
-    sha1_only.push(("x-hub-signature", "sha1=7d38cdd689735b008b3c702edd92eea23791c5f6".into()));
+    sha1_only.push((
+        "x-hub-signature",
+        "sha1=7d38cdd689735b008b3c702edd92eea23791c5f6".into(),
+    ));
     let (status, v) = post(&d, body.clone(), &sha1_only);
     assert_eq!(status, 401);
     assert!(v["detail"].as_str().unwrap().contains("sha1"), "{v}");
@@ -142,7 +161,10 @@ fn bad_deliveries_are_refused_and_nothing_is_stored() {
     let malformed = b"{\"ref\": \"refs/heads/main\", ".to_vec();
     let (status, v) = post(&d, malformed.clone(), &signed("push", "g", &malformed));
     assert_eq!(status, 400);
-    assert!(v["detail"].as_str().unwrap().contains("not valid JSON"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("not valid JSON"),
+        "{v}"
+    );
 
     let mut oversized = b"{\"pad\": \"".to_vec();
     oversized.resize(26 * 1024 * 1024, b'a');
@@ -175,7 +197,10 @@ schedules: []
     let (status, v) = post(&d, body.clone(), &signed("ping", "g", &body));
     assert_eq!(status, 403);
     assert!(
-        v["detail"].as_str().unwrap().contains("github.webhook_secret"),
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("github.webhook_secret"),
         "{v}"
     );
     assert_eq!(inbox(&d), 0);

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod deploys;
 pub mod error;
 pub mod extract;
+pub mod github;
 pub mod meta;
 pub mod releases;
 pub mod render;
@@ -117,6 +118,11 @@ pub fn router(state: AppState) -> Router {
             "/projects/{org}/{project}/releases/",
             get(releases::list_for_project),
         )
+        .route(
+            "/organizations/{org}/github/deliveries/",
+            get(github::deliveries),
+        )
+        .route("/organizations/{org}/github/hooks/", get(github::hooks))
         .layer(DefaultBodyLimit::max(state.max_json_body));
     Router::new()
         .route("/healthz", get(meta::healthz))

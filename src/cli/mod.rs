@@ -8,6 +8,7 @@
 mod admin;
 mod client;
 mod deploys;
+mod github;
 mod output;
 mod releases;
 
@@ -87,6 +88,8 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Record and list deploys of a release.
     Deploys(deploys::DeploysArgs),
+    /// GitHub webhook deliveries and hooks.
+    Github(github::GithubArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +129,10 @@ pub fn main() -> Result<ExitCode, CliError> {
         Command::Deploys(args) => {
             let config = load_config(&cli, None)?;
             run_async(deploys::run(&config, args))
+        }
+        Command::Github(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(github::run(&config, args))
         }
     }
 }
