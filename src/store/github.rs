@@ -160,3 +160,33 @@ pub fn commits_pending(conn: &Connection, release_id: i64) -> Result<bool, Store
         .unwrap_or(0)
         != 0)
 }
+
+/// Where an inbox event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxState {
+    /// Never received.
+    Absent,
+    /// Received, not applied yet, attempts left.
+    Waiting,
+    /// The pipeline gave up on it.
+    GaveUp,
+    Processed,
+}
+
+/// The state of the inbox event with this (full, kind-prefixed) idempotency key.
+pub fn inbox_state(
+    conn: &Connection,
+    idem_key: &str,
+    max_attempts: i64,
+) -> Result<InboxState, StoreError> {
+    let row: Option<(Option<String>, i64)> = conn
+        .prepare_cached("SELECT processed_at, attempts FROM inbox WHERE idem_key = ?1")?
+        .query_row([idem_key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        None => InboxState::Absent,
+        Some((Some(_), _)) => InboxState::Processed,
+        Some((None, attempts)) if attempts >= max_attempts => InboxState::GaveUp,
+        Some((None, _)) => InboxState::Waiting,
+    })
+}
