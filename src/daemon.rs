@@ -51,12 +51,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.data_dir();
     let store = Store::open_dir(&data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    core::repo::verify_paths(&config)?;
     {
         let config = config.clone();
         store
-            .write(move |tx| core::org::sync_config(tx, &config, &core::now()))
+            .write(move |tx| {
+                let now = core::now();
+                let org = core::org::sync_config(tx, &config, &now)?;
+                core::repo::sync_config(tx, &org, &config, &now)
+            })
             .await
-            .context("cannot apply the config's organization and projects")?;
+            .context("cannot apply the config's organization, projects and repositories")?;
     }
 
     let (stop, stopping) = tokio::sync::watch::channel(false);

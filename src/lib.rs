@@ -8,6 +8,7 @@
 //! - [`model`]: pure domain types and rules (versions, environments, tokens, time);
 //! - [`store`]: SQLite, migrations and per-aggregate queries;
 //! - [`core`]: the domain operations every input calls;
+//! - [`git`]: reading local repositories (ranges, commits, patch sets);
 //! - [`pipeline`]: the durable inbox and the worker every input feeds;
 //! - [`api`]: the HTTP layer (Sentry-compatible JSON);
 //! - [`cli`]: the command line, a client of the API plus local admin commands;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod git;
 pub mod github;
 pub mod model;
 pub mod pipeline;

@@ -7,9 +7,11 @@
 //! nothing of HTTP, notify or git2. Errors are [`CoreError`], which the API maps to Sentry's
 //! statuses and the CLI prints as one line.
 
+pub mod commit;
 pub mod deploy;
 pub mod org;
 pub mod release;
+pub mod repo;
 pub mod token;
 
 use crate::store::StoreError;

@@ -292,13 +292,14 @@ pub fn views(conn: &Connection, list: Vec<Release>) -> Result<Vec<ReleaseView>, 
     let mut projects = releases::projects_of(conn, &ids)?;
     let deploy_ids: Vec<i64> = list.iter().filter_map(|r| r.last_deploy_id).collect();
     let mut deploys = deploys::by_ids(conn, &deploy_ids)?;
+    let (mut last_commits, mut authors) = super::commit::release_parts(conn, &list)?;
     Ok(list
         .into_iter()
         .map(|release| ReleaseView {
             projects: projects.remove(&release.id).unwrap_or_default(),
             last_deploy: release.last_deploy_id.and_then(|id| deploys.remove(&id)),
-            last_commit: None,
-            authors: Vec::new(),
+            last_commit: last_commits.remove(&release.id),
+            authors: authors.remove(&release.id).unwrap_or_default(),
             first_event: None,
             last_event: None,
             release,

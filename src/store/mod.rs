@@ -13,11 +13,13 @@
 //! the pipeline or the API.
 
 pub mod activity;
+pub mod commits;
 pub mod deploys;
 pub mod github;
 pub mod inbox;
 pub mod orgs;
 pub mod releases;
+pub mod repos;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

@@ -11,6 +11,8 @@ CREATE TABLE repositories (
     external    TEXT,                       -- owner/repo on GitHub, when reached through the API
     status      TEXT NOT NULL DEFAULT 'active',   -- active | hidden (removed from config, rows kept)
     date_added  TEXT NOT NULL,
+    origin      TEXT NOT NULL DEFAULT 'api',  -- config | cli (`shiplog repos add`) | api (auto-created by set-commits)
+    initial_depth INTEGER,                  -- commits for a range with no start (config's first release policy)
     UNIQUE (org_id, name)
 );
 

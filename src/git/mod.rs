@@ -1,0 +1,365 @@
+//! Commit data from local git repositories, through git2 (libgit2).
+//!
+//! This module owns every read of a repository on disk: opening it (a work tree or a bare
+//! repository), resolving what a user or a tool names (full or short sha, tag, branch, `HEAD`)
+//! to a commit, and walking a range into [`CommitData`], the one commit shape every source
+//! produces. It knows nothing of the store or of releases. Everything here blocks: call it from
+//! `spawn_blocking`, and never inside a `Store::write` (resolve first, then write).
+//!
+//! # Which commits a range has
+//!
+//! [`collect_range`] with `from..to` returns what `git log from..to` shows: every commit
+//! reachable from `to` and not from `from`, **merge commits included**, newest first by commit
+//! time (git's default order). A merge's patch set is its diff against its **first parent**,
+//! which is what GitHub shows for a merge commit and what the merge brought into the branch it
+//! was merged into. The commits of the merged branch are listed too, each with its own diff.
+//!
+//! With `from` absent the range is the newest `initial_depth` commits reachable from `to`.
+//! Every commit, the oldest included, is diffed against its own first parent, or against the
+//! empty tree when it is a root commit (so a root's files are all `A`).
+//!
+//! # Patch sets
+//!
+//! Sentry knows three change types: `A`, `M` and `D`. Rename detection is off, so a rename is a
+//! `D` of the old path and an `A` of the new one (as Sentry's GitHub integration records it); a
+//! type change (file to symlink) is an `M`. File contents are never read: the diff compares
+//! tree entries only, so binary files cost nothing.
+//!
+//! # Path filters
+//!
+//! With [`RangeOptions::paths`] the range keeps the commits `git log from..to -- paths` shows,
+//! including git's default history simplification: a commit is kept when it changed one of the
+//! paths relative to its parent; at a merge that left the paths as one in-range parent had
+//! them, only that parent's side is followed and the merge itself is left out. The patch set
+//! of a kept commit still lists **every** file the commit changed, not only those under the
+//! paths: file changes belong to the commit (one row per commit, shared by every release that
+//! contains it), so they must not depend on which release recorded the commit first.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+use git2::{Commit, Delta, DiffOptions, ErrorCode, Oid, Repository, Sort, Tree};
+
+use crate::model::commit::{ChangeKind, CommitData, FileChange};
+
+/// Why a repository could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The path is not a work tree or bare repository.
+    #[error("{} is not a git repository ({reason})", path.display())]
+    NotARepository { path: PathBuf, reason: String },
+    /// A revision names nothing in the repository, or names something that is not a commit.
+    #[error("{spec} is not a commit in this repository ({reason})")]
+    UnknownRevision { spec: String, reason: String },
+    /// libgit2 failed while reading the repository.
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// What a range keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeOptions {
+    /// Only commits touching these paths (relative to the repository root, directories or
+    /// files), as `git log -- paths` shows them. Empty: every commit.
+    pub paths: Vec<String>,
+    /// How many commits a range without a start gets (sentry-cli's and Sentry's default: 20).
+    pub initial_depth: usize,
+}
+
+impl Default for RangeOptions {
+    fn default() -> Self {
+        RangeOptions {
+            paths: Vec::new(),
+            initial_depth: 20,
+        }
+    }
+}
+
+/// Opens the repository at `path` exactly (a work tree, its `.git` dir, or a bare repository);
+/// parent directories are not searched.
+pub fn open(path: &Path) -> Result<Repository, GitError> {
+    Repository::open_ext(
+        path,
+        git2::RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+    .map_err(|e| GitError::NotARepository {
+        path: path.to_path_buf(),
+        reason: e.message().to_string(),
+    })
+}
+
+/// Opens the repository containing `path`, searching parent directories like `git` does.
+pub fn discover(path: &Path) -> Result<Repository, GitError> {
+    Repository::discover(path).map_err(|e| GitError::NotARepository {
+        path: path.to_path_buf(),
+        reason: e.message().to_string(),
+    })
+}
+
+fn resolve_oid(repo: &Repository, spec: &str) -> Result<Oid, GitError> {
+    let unknown = |reason: String| GitError::UnknownRevision {
+        spec: spec.to_string(),
+        reason,
+    };
+    if spec.is_empty() {
+        return Err(unknown("empty revision".into()));
+    }
+    // `a..b` would parse as a range; a single revision is wanted here.
+    if spec.contains("..") {
+        return Err(unknown("a range, not a single revision".into()));
+    }
+    let object = repo.revparse_single(spec).map_err(|e| match e.code() {
+        ErrorCode::Ambiguous => unknown("ambiguous short sha; give more characters".into()),
+        ErrorCode::NotFound | ErrorCode::InvalidSpec => unknown("not found".into()),
+        _ => unknown(e.message().to_string()),
+    })?;
+    let commit = object
+        .peel_to_commit()
+        .map_err(|_| unknown(format!("a {}, not a commit", kind_name(&object))))?;
+    Ok(commit.id())
+}
+
+fn kind_name(object: &git2::Object<'_>) -> &'static str {
+    object.kind().map_or("object", |k| k.str())
+}
+
+/// Resolves a full or short sha, a tag (peeled to its commit), a branch or any other ref to the
+/// 40-hex sha of a commit.
+pub fn resolve_commit(repo: &Repository, spec: &str) -> Result<String, GitError> {
+    resolve_oid(repo, spec).map(|oid| oid.to_string())
+}
+
+/// The commits of `from..to`, newest first, with their patch sets (see the module docs for
+/// merges, the oldest commit and path filters). `from` absent: the newest
+/// `opts.initial_depth` commits reachable from `to`.
+pub fn collect_range(
+    repo: &Repository,
+    from: Option<&str>,
+    to: &str,
+    opts: &RangeOptions,
+) -> Result<Vec<CommitData>, GitError> {
+    let to_oid = resolve_oid(repo, to)?;
+    let from_oid = from.map(|f| resolve_oid(repo, f)).transpose()?;
+    let limit = if from_oid.is_none() {
+        opts.initial_depth
+    } else {
+        usize::MAX
+    };
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut walk = repo.revwalk()?;
+    // libgit2's default order is git's: newest commit time first, a commit only after a child
+    // that reaches it. Any other sorting makes libgit2 walk the whole history up front.
+    walk.set_sorting(Sort::NONE)?;
+    walk.push(to_oid)?;
+    if let Some(from) = from_oid {
+        walk.hide(from)?;
+    }
+    let paths = normalize_paths(&opts.paths);
+    let mut differ = Differ::new();
+    let mut out = Vec::new();
+    if paths.is_empty() {
+        // Streamed: a range without a start stops after `limit` commits without walking the
+        // rest of the history.
+        for oid in walk {
+            if out.len() >= limit {
+                break;
+            }
+            let commit = repo.find_commit(oid?)?;
+            out.push(differ.describe(repo, &commit)?);
+        }
+        return Ok(out);
+    }
+    let range: Vec<Oid> = walk.collect::<Result<_, _>>()?;
+    let shown = simplify(repo, &range, to_oid, &paths)?;
+    for oid in range.into_iter().filter(|oid| shown.contains(oid)) {
+        if out.len() >= limit {
+            break;
+        }
+        let commit = repo.find_commit(oid)?;
+        out.push(differ.describe(repo, &commit)?);
+    }
+    Ok(out)
+}
+
+fn normalize_paths(paths: &[String]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|p| p.trim().trim_matches('/'))
+        .filter(|p| !p.is_empty() && *p != ".")
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// git's default history simplification for `git log from..to -- paths` (revision.c,
+/// `try_to_simplify_commit`): the commits of `range` that are shown. A commit is TREESAME to a
+/// parent when every path has the same tree entry in both. A TREESAME parent inside the range
+/// is the only one followed and the commit is hidden; otherwise every parent is followed and
+/// the commit is shown when it differs from an in-range parent (or, with none, from any).
+fn simplify(
+    repo: &Repository,
+    range: &[Oid],
+    to: Oid,
+    paths: &[PathBuf],
+) -> Result<HashSet<Oid>, GitError> {
+    let in_range: HashSet<Oid> = range.iter().copied().collect();
+    let mut entries: HashMap<Oid, Vec<Option<Oid>>> = HashMap::new();
+    let mut entries_of = |oid: Oid| -> Result<Vec<Option<Oid>>, GitError> {
+        if let Some(e) = entries.get(&oid) {
+            return Ok(e.clone());
+        }
+        let tree = repo.find_commit(oid)?.tree()?;
+        let e = path_entries(&tree, paths);
+        entries.insert(oid, e.clone());
+        Ok(e)
+    };
+    let mut shown = HashSet::new();
+    let mut seen = HashSet::new();
+    let mut stack = vec![to];
+    while let Some(oid) = stack.pop() {
+        if !in_range.contains(&oid) || !seen.insert(oid) {
+            continue;
+        }
+        let commit = repo.find_commit(oid)?;
+        let mine = entries_of(oid)?;
+        let parents: Vec<Oid> = commit.parent_ids().collect();
+        if parents.is_empty() {
+            if mine.iter().any(Option::is_some) {
+                shown.insert(oid);
+            }
+            continue;
+        }
+        let mut followed_one = None;
+        let mut relevant_change = false;
+        let mut irrelevant_change = false;
+        for &parent in &parents {
+            let relevant = in_range.contains(&parent);
+            if entries_of(parent)? == mine {
+                if relevant {
+                    followed_one = Some(parent);
+                    break;
+                }
+            } else if relevant {
+                relevant_change = true;
+            } else {
+                irrelevant_change = true;
+            }
+        }
+        if let Some(parent) = followed_one {
+            stack.push(parent);
+            continue;
+        }
+        let relevant_parents = parents.iter().filter(|p| in_range.contains(p)).count();
+        let changed = if relevant_parents > 0 {
+            relevant_change
+        } else {
+            irrelevant_change
+        };
+        if changed {
+            shown.insert(oid);
+        }
+        // Pushed in reverse so the first parent is walked first.
+        stack.extend(parents.iter().rev().copied());
+    }
+    Ok(shown)
+}
+
+fn path_entries(tree: &Tree<'_>, paths: &[PathBuf]) -> Vec<Option<Oid>> {
+    paths
+        .iter()
+        .map(|p| tree.get_path(p).ok().map(|e| e.id()))
+        .collect()
+}
+
+/// Turns commits into [`CommitData`], reusing one set of diff options for the whole range.
+struct Differ {
+    opts: DiffOptions,
+}
+
+impl Differ {
+    fn new() -> Differ {
+        let mut opts = DiffOptions::new();
+        // Tree entries are compared by id; contents are never loaded.
+        opts.skip_binary_check(true)
+            .include_typechange(true)
+            .ignore_submodules(false)
+            .context_lines(0);
+        Differ { opts }
+    }
+
+    fn describe(&mut self, repo: &Repository, commit: &Commit<'_>) -> Result<CommitData, GitError> {
+        let tree = commit.tree()?;
+        let parent_tree = match commit.parent_count() {
+            0 => None,
+            _ => Some(commit.parent(0)?.tree()?),
+        };
+        let diff =
+            repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut self.opts))?;
+        let mut patch_set = Vec::with_capacity(diff.deltas().len());
+        for delta in diff.deltas() {
+            let (kind, file) = match delta.status() {
+                Delta::Added => (ChangeKind::Added, delta.new_file()),
+                Delta::Deleted => (ChangeKind::Deleted, delta.old_file()),
+                // Modified, type changes (and renames/copies, which are never detected here).
+                _ => (ChangeKind::Modified, delta.new_file()),
+            };
+            if let Some(path) = file.path_bytes() {
+                patch_set.push(FileChange {
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    kind,
+                });
+            }
+        }
+        let author = commit.author();
+        let message = match commit.message() {
+            Ok(m) => m.to_string(),
+            Err(_) => String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+        };
+        Ok(CommitData {
+            id: commit.id().to_string(),
+            repository: None,
+            message: Some(message),
+            author_name: author
+                .name()
+                .ok()
+                .map(str::to_string)
+                .filter(|n| !n.is_empty()),
+            author_email: author
+                .email()
+                .ok()
+                .map(str::to_string)
+                .filter(|e| !e.is_empty()),
+            timestamp: format_time(author.when()),
+            patch_set,
+        })
+    }
+}
+
+/// A git time as RFC 3339 in its own offset (`2024-01-02T12:00:25+02:00`), as sentry-cli sends
+/// it.
+fn format_time(t: git2::Time) -> Option<String> {
+    let offset = FixedOffset::east_opt(t.offset_minutes().checked_mul(60)?)?;
+    let utc = DateTime::from_timestamp(t.seconds(), 0)?;
+    Some(
+        utc.with_timezone(&offset)
+            .to_rfc3339_opts(SecondsFormat::Secs, false),
+    )
+}
+
+/// The 40-hex sha `HEAD` points at.
+pub fn head_sha(repo: &Repository) -> Result<String, GitError> {
+    resolve_commit(repo, "HEAD")
+}
+
+/// The URL of a remote, if the repository has one by that name.
+pub fn remote_url(repo: &Repository, name: &str) -> Option<String> {
+    repo.find_remote(name)
+        .ok()
+        .and_then(|r| r.url().ok().map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests;
