@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod payload;
+pub mod remote;
 pub mod verify;
 pub mod webhook;
 
