@@ -5,6 +5,7 @@
 //! One `router` builds every route; JSON routes get a small body limit.
 
 pub mod auth;
+pub mod commits;
 pub mod deploys;
 pub mod error;
 pub mod extract;
@@ -123,6 +124,15 @@ pub fn router(state: AppState) -> Router {
             get(github::deliveries),
         )
         .route("/organizations/{org}/github/hooks/", get(github::hooks))
+        .route(
+            "/organizations/{org}/releases/{version}/commits/",
+            get(commits::list),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/previous-with-commits/",
+            get(commits::previous_with_commits),
+        )
+        .route("/organizations/{org}/repos/", get(commits::repos))
         .layer(DefaultBodyLimit::max(state.max_json_body));
     Router::new()
         .route("/healthz", get(meta::healthz))

@@ -52,6 +52,8 @@ pub struct CreateBody {
     date_released: Option<String>,
     date_started: Option<String>,
     status: Option<String>,
+    #[serde(flatten)]
+    commit_fields: super::commits::CommitFields,
 }
 
 fn required<T>(field: &'static str, value: Option<T>) -> Result<T, CoreError> {
@@ -85,12 +87,23 @@ pub async fn create(
         status: body.status.as_deref().map(Status::parse).transpose()?,
         user_agent: user_agent(&headers),
     };
+    let prepared = super::commits::prepare(
+        &state,
+        &auth,
+        &org_slug,
+        &req.version,
+        &req.projects,
+        body.commit_fields,
+        false,
+    )
+    .await?;
     let (view, created) = state
         .store
         .write(move |tx| {
             let org = auth.org(tx, &org_slug)?;
             let up = release::upsert(tx, &org, &req, &core::now())?;
-            Ok::<_, CoreError>((release::view(tx, up.release)?, up.created))
+            let r = super::commits::apply(tx, &org, up.release, prepared)?;
+            Ok::<_, CoreError>((release::view(tx, r)?, up.created))
         })
         .await?;
     let status = if created {
@@ -208,6 +221,8 @@ pub struct UpdateBody {
     date_released: Option<String>,
     status: Option<String>,
     projects: Option<Vec<ProjectRefWire>>,
+    #[serde(flatten)]
+    commit_fields: super::commits::CommitFields,
 }
 
 /// PUT: finalize (`dateReleased`), set `url`/`ref`/`status`.
@@ -229,11 +244,22 @@ pub async fn update(
             .transpose()?,
         projects: project_refs(body.projects),
     };
+    let prepared = super::commits::prepare(
+        &state,
+        &auth,
+        &org_slug,
+        &version,
+        &req.projects,
+        body.commit_fields,
+        true,
+    )
+    .await?;
     let view = state
         .store
         .write(move |tx| {
             let org = auth.org(tx, &org_slug)?;
             let r = release::update(tx, &org, &version, &req)?;
+            let r = super::commits::apply(tx, &org, r, prepared)?;
             release::view(tx, r)
         })
         .await?;

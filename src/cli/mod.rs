@@ -1,12 +1,13 @@
 //! The command line.
 //!
-//! `serve` runs the daemon. `token` and `projects` are admin commands that work on the data dir
+//! `serve` runs the daemon. `token`, `projects` and `repos` are admin commands that work on the data dir
 //! directly, daemon running or not. Everything else is a client of the daemon's HTTP API and
 //! mirrors sentry-cli's verbs where they overlap, with human tables by default and `--json`
 //! for scripts.
 
 mod admin;
 mod client;
+mod commits;
 mod deploys;
 mod github;
 mod output;
@@ -90,6 +91,9 @@ enum Command {
     Deploys(deploys::DeploysArgs),
     /// GitHub webhook deliveries and hooks.
     Github(github::GithubArgs),
+    /// List, add and remove repositories (works on the data dir directly).
+    #[command(subcommand)]
+    Repos(commits::ReposCommand),
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +138,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(github::run(&config, args))
         }
+        Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
     }
 }
 

@@ -65,6 +65,11 @@ enum ReleasesCommand {
     Restore { version: String },
     /// Delete a release with its deploys.
     Delete { version: String },
+    /// Associate commits with a release (--auto, --commit, --local or --clear, as sentry-cli).
+    SetCommits(super::commits::SetCommitsArgs),
+    /// Print a version for a new release: $SHIPLOG_RELEASE, $SENTRY_RELEASE, CI variables,
+    /// else the git HEAD sha.
+    ProposeVersion,
 }
 
 fn projects(args: &ReleasesArgs) -> Vec<String> {
@@ -101,6 +106,9 @@ fn release_path(client: &Client, version: &str) -> String {
 }
 
 pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliError> {
+    if let ReleasesCommand::ProposeVersion = &args.command {
+        return super::commits::propose_version();
+    }
     let client = Client::new(&args.client, config)?;
     let org = segment(&client.org);
     match &args.command {
@@ -235,6 +243,10 @@ pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliEr
             }
             output::line(&format!("Deleted release {version}"))?;
         }
+        ReleasesCommand::SetCommits(set) => {
+            return super::commits::set_commits(&client, &projects(args), set).await;
+        }
+        ReleasesCommand::ProposeVersion => return super::commits::propose_version(),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod github_fake;
+pub mod gitrepo;
 pub mod sentry_cli;
 
 use std::path::{Path, PathBuf};
