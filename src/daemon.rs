@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::core;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use crate::{schedule, watch};
 
 /// The file in the data dir that says where a running daemon listens.
 pub const RUNTIME_FILE: &str = "daemon.json";
@@ -48,6 +50,11 @@ fn write_runtime_info(data_dir: &Path, info: &RuntimeInfo) -> std::io::Result<Pa
 
 /// Runs the daemon until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // A repository path that is not a repository stops the start, before the store is touched.
+    let local_repos = {
+        let config = config.clone();
+        Arc::new(tokio::task::spawn_blocking(move || watch::repo::open_all(&config)).await??)
+    };
     let data_dir = config.data_dir();
     let store = Store::open_dir(&data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
@@ -67,8 +74,44 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let pipeline = Pipeline::new(store.clone());
     // Each feature registers the handlers for the event kinds it owns here.
-    let tasks = vec![tokio::spawn(pipeline.clone().run(stopping.clone()))];
+    let shared_config = Arc::new(config.clone());
+    crate::pipeline::git::register(&pipeline, shared_config.clone());
+    let mut tasks = vec![tokio::spawn(pipeline.clone().run(stopping.clone()))];
     // Adapters that feed the pipeline (watchers, scheduler) start here.
+    let reconcile = schedule::ReconcileJob::new();
+    let repo_sync = watch::repo::RepoSync {
+        pipeline: pipeline.clone(),
+        config: shared_config.clone(),
+    };
+    reconcile.add(Arc::new(watch::repo::LocalReconciler {
+        sync: repo_sync.clone(),
+        repos: local_repos.clone(),
+    }));
+    let mut scheduler = schedule::Scheduler::new(config.schedules.clone());
+    scheduler.register(
+        crate::config::JobKind::Reconcile,
+        Arc::new(reconcile.clone()),
+    );
+    // Watches are set up before the start-up reconcile, and report after it, so nothing that
+    // happens in between is missed.
+    let watcher = watch::repo::RepoWatcher::start(local_repos.clone())?;
+    for repo in local_repos.iter() {
+        repo_sync
+            .ensure_baseline(repo)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot list the tags of {}: {e}", repo.name))?;
+    }
+    tasks.push(tokio::spawn({
+        let (reconcile, stopping) = (reconcile.clone(), stopping.clone());
+        async move {
+            match reconcile.run_all().await {
+                Ok(summary) => tracing::info!("start-up {summary}"),
+                Err(e) => tracing::warn!(error = %e, "start-up reconcile failed"),
+            }
+            watcher.run(repo_sync, stopping).await;
+        }
+    }));
+    tasks.push(scheduler.spawn(stopping.clone()));
 
     let listener = TcpListener::bind(&config.listen)
         .await

@@ -10,6 +10,7 @@ mod client;
 mod commits;
 mod deploys;
 mod github;
+mod hooks;
 mod output;
 mod releases;
 
@@ -94,6 +95,9 @@ enum Command {
     /// List, add and remove repositories (works on the data dir directly).
     #[command(subcommand)]
     Repos(commits::ReposCommand),
+    /// Install, remove and inspect shiplog's git hooks.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +143,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             run_async(github::run(&config, args))
         }
         Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
+        Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
     }
 }
 

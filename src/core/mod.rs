@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod org;
 pub mod release;
 pub mod repo;
+pub mod tag;
 pub mod token;
 
 use crate::store::StoreError;

@@ -15,6 +15,8 @@
 //! Handlers are registered per kind by the feature that owns the kind (see `daemon.rs`), so
 //! the pipeline knows nothing of git, GitHub or artifacts.
 
+pub mod git;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -119,3 +119,14 @@ pub fn counts(conn: &Connection, max_attempts: i64) -> Result<Counts, StoreError
         },
     )?)
 }
+
+/// Forgets processed events whose idempotency key starts with `prefix`, so that an identical
+/// event received later is applied again (a tag deleted and re-created on the same commit).
+pub fn forget_processed(conn: &Connection, prefix: &str) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM inbox WHERE processed_at IS NOT NULL
+             AND substr(idem_key, 1, length(?1)) = ?1",
+        )?
+        .execute([prefix])?)
+}

@@ -18,6 +18,7 @@ pub mod deploys;
 pub mod github;
 pub mod inbox;
 pub mod orgs;
+pub mod refs;
 pub mod releases;
 pub mod repos;
 pub mod tokens;
@@ -69,6 +70,7 @@ fn migration_list() -> Vec<M<'static>> {
     vec![
         M::up(include_str!("migrations/0001_core.sql")),
         M::up(include_str!("migrations/0002_commits.sql")),
+        M::up(include_str!("migrations/0003_hooks.sql")),
         M::up(include_str!("migrations/0006_github.sql")),
     ]
 }
