@@ -76,6 +76,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Each feature registers the handlers for the event kinds it owns here.
     let shared_config = Arc::new(config.clone());
     crate::pipeline::git::register(&pipeline, shared_config.clone());
+    let github = crate::github::register(&pipeline, shared_config.clone())
+        .context("cannot set up the GitHub client")?;
     let mut tasks = vec![tokio::spawn(pipeline.clone().run(stopping.clone()))];
     // Adapters that feed the pipeline (watchers, scheduler) start here.
     let reconcile = schedule::ReconcileJob::new();
@@ -87,6 +89,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sync: repo_sync.clone(),
         repos: local_repos.clone(),
     }));
+    reconcile.add(Arc::new(github.reconciler()));
     let mut scheduler = schedule::Scheduler::new(config.schedules.clone());
     scheduler.register(
         crate::config::JobKind::Reconcile,

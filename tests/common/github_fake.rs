@@ -140,7 +140,7 @@ impl FakeGithub {
         let url = format!("http://{addr}");
         let state = Arc::new(Mutex::new(State {
             base: url.clone(),
-            clock: 1_700_000_000,
+            clock: 1_500_000_000,
             ..Default::default()
         }));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
