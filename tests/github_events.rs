@@ -97,7 +97,11 @@ fn outcome(d: &Daemon, guid: &str) -> (String, String) {
 }
 
 fn release(d: &Daemon, version: &str) -> Value {
-    let (status, r) = d.api("GET", &format!("organizations/acme/releases/{version}/"), None);
+    let (status, r) = d.api(
+        "GET",
+        &format!("organizations/acme/releases/{version}/"),
+        None,
+    );
     assert_eq!(status, 200, "release {version}: {r}\n{}", d.log());
     r
 }
@@ -197,7 +201,10 @@ fn every_example_payload_is_applied() {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!((id.as_str(), events.as_str(), content.as_str()), ("109948940", "[\"*\"]", "json"));
+    assert_eq!(
+        (id.as_str(), events.as_str(), content.as_str()),
+        ("109948940", "[\"*\"]", "json")
+    );
 
     // Branch pushes: the payload's commits with their patch sets.
     let files: Vec<(String, String)> = {
@@ -211,7 +218,12 @@ fn every_example_payload_is_applied() {
             )
             .unwrap();
         stmt.query_map(
-            [BAXTER, HELLO, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", HELLO_HEAD],
+            [
+                BAXTER,
+                HELLO,
+                "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+                HELLO_HEAD,
+            ],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap()
@@ -221,7 +233,10 @@ fn every_example_payload_is_applied() {
     assert_eq!(
         files,
         vec![
-            ("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c".to_string(), "M README.md".to_string()),
+            (
+                "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c".to_string(),
+                "M README.md".to_string()
+            ),
             (HELLO_HEAD.to_string(), "A README.md".to_string()),
         ]
     );
@@ -267,13 +282,19 @@ fn every_example_payload_is_applied() {
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    assert_eq!(renamed, vec!["M Cargo.toml", "A src/new.rs", "D src/old.rs"]);
+    assert_eq!(
+        renamed,
+        vec!["M Cargo.toml", "A src/new.rs", "D src/old.rs"]
+    );
 
     // Release published on GitHub: created from its tag (peeled through the API) and finalized
     // at published_at.
     let r = release(&d, "0.0.1");
     assert_eq!(r["dateReleased"], "2019-05-15T15:20:53.000000Z", "{r}");
-    assert_eq!(r["url"], "https://github.com/Codertocat/Hello-World/releases/tag/0.0.1");
+    assert_eq!(
+        r["url"],
+        "https://github.com/Codertocat/Hello-World/releases/tag/0.0.1"
+    );
     // Its tag is on the same commit as simple-tag, the release before it: no new commits.
     assert_eq!(r["commitCount"], 0, "{r}");
     assert_eq!(head_commit(&d, "0.0.1"), HELLO_HEAD);
@@ -320,7 +341,10 @@ fn deliveries_for_unknown_repositories_and_events_are_recorded_and_ignored() {
     drained(&d);
     let (o, detail) = outcome(&d, "unknown-repo");
     assert_eq!(o, "ignored");
-    assert!(detail.contains("someone/else is not configured"), "{detail}");
+    assert!(
+        detail.contains("someone/else is not configured"),
+        "{detail}"
+    );
     assert_eq!(outcome(&d, "a-star").0, "ignored");
     assert_eq!(d.count("SELECT count(*) FROM commits"), 0);
     assert!(d.log().contains("not configured"));
@@ -334,7 +358,10 @@ fn a_rate_limited_fetch_leaves_commits_pending_until_a_retry_completes_it() {
     // hour away: too long to wait in place).
     fake.fail("/commits", 1, Fault::RateLimited { reset_in: 3600 });
     let d = Daemon::start_with(&config(&fake, "schedules: []\n"));
-    assert_eq!(post(&d, "push", "tag", &fixture("push-tag-created.json")), 202);
+    assert_eq!(
+        post(&d, "push", "tag", &fixture("push-tag-created.json")),
+        202
+    );
     wait_until(&d, "the pending release", || {
         d.count("SELECT count(*) FROM github_deliveries WHERE outcome = 'pending'") == 1
     });
@@ -366,7 +393,10 @@ fn the_pending_state_is_visible_in_the_api_and_the_cli() {
     // GitHub keeps failing: every attempt of the pipeline ends pending.
     fake.fail("/commits", 1000, Fault::Status(502));
     let d = Daemon::start_with(&config(&fake, "schedules: []\n"));
-    assert_eq!(post(&d, "push", "tag", &fixture("push-tag-created.json")), 202);
+    assert_eq!(
+        post(&d, "push", "tag", &fixture("push-tag-created.json")),
+        202
+    );
     wait_until(&d, "the pending release", || {
         d.count("SELECT count(*) FROM github_deliveries WHERE outcome = 'pending'") == 1
     });
@@ -392,11 +422,17 @@ fn a_502_is_retried_in_place_and_the_release_completes_at_once() {
     seed(&fake);
     fake.fail("/commits", 1, Fault::Status(502));
     let d = Daemon::start_with(&config(&fake, "schedules: []\n"));
-    assert_eq!(post(&d, "push", "tag", &fixture("push-tag-created.json")), 202);
+    assert_eq!(
+        post(&d, "push", "tag", &fixture("push-tag-created.json")),
+        202
+    );
     drained(&d);
     assert_eq!(outcome(&d, "tag").0, "applied");
     assert_eq!(release(&d, "simple-tag")["commitCount"], 6);
-    assert_eq!(fake.requests().iter().filter(|r| r.status == 502).count(), 1);
+    assert_eq!(
+        fake.requests().iter().filter(|r| r.status == 502).count(),
+        1
+    );
 }
 
 /// A push payload for `repo` moving `branch` from `before` to `after`.
@@ -421,7 +457,11 @@ fn a_force_push_without_commits_and_a_capped_push_fetch_through_compare() {
     let forced = push_payload(HELLO, &shas[0], &shas[5], true, json!([]));
     assert_eq!(post(&d, "push", "forced", &forced), 202);
     drained(&d);
-    assert!(outcome(&d, "forced").1.contains("recorded 5 commits"), "{:?}", outcome(&d, "forced"));
+    assert!(
+        outcome(&d, "forced").1.contains("recorded 5 commits"),
+        "{:?}",
+        outcome(&d, "forced")
+    );
 
     // 2048 listed commits is GitHub's cap: the full list comes from compare.
     let listed: Vec<Value> = shas[11..11 + 2048]
@@ -486,7 +526,10 @@ schedules:
     wait_until(&d, "reconcile to create the releases", || {
         d.count("SELECT count(*) FROM releases WHERE commit_count > 0") == 4
     });
-    assert_eq!(d.count("SELECT count(*) FROM releases WHERE version = '1.0.0'"), 0);
+    assert_eq!(
+        d.count("SELECT count(*) FROM releases WHERE version = '1.0.0'"),
+        0
+    );
     // Each release after the first holds the commits since the one before it.
     for (version, shas) in &tags[1..] {
         let mut expected = shas.clone();
@@ -496,8 +539,14 @@ schedules:
     }
     // Later runs find nothing new.
     let before = fake.requests_to("/tags").len();
-    wait_until(&d, "another reconcile", || fake.requests_to("/tags").len() > before + 1);
-    assert_eq!(d.count("SELECT count(*) FROM releases"), 4, "nothing created twice");
+    wait_until(&d, "another reconcile", || {
+        fake.requests_to("/tags").len() > before + 1
+    });
+    assert_eq!(
+        d.count("SELECT count(*) FROM releases"),
+        4,
+        "nothing created twice"
+    );
     assert!(d.log().contains("github"), "{}", d.log());
 }
 

@@ -320,7 +320,11 @@ fn print_info(r: &Value) -> Result<(), CliError> {
 fn commits_line(r: &Value) -> String {
     let count = output::text(r, "commitCount");
     let data = r.get("data");
-    if data.and_then(|d| d.get("commitsPending")).and_then(Value::as_bool) == Some(true) {
+    if data
+        .and_then(|d| d.get("commitsPending"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         let why = data
             .and_then(|d| d.get("commitsError"))
             .and_then(Value::as_str)

@@ -142,12 +142,6 @@ impl Outcome {
     }
 }
 
-/// What a tag became.
-enum TagResult {
-    Release(Release),
-    NoPolicy,
-}
-
 /// The handler of `github.webhook` and `github.tag` events; cheap to clone.
 #[derive(Clone)]
 pub struct GithubHandler {
@@ -182,15 +176,20 @@ impl GithubHandler {
         let (outcome, detail) = match &result {
             Ok(o) => (o.kind, o.detail.clone()),
             // The pipeline gives up after its last attempt: say so rather than "pending".
-            Err(HandlerError::Retry(m)) if entry.attempts + 1 >= MAX_ATTEMPTS => {
-                ("failed", format!("{m} (gave up; reconcile will retry tags)"))
-            }
+            Err(HandlerError::Retry(m)) if entry.attempts + 1 >= MAX_ATTEMPTS => (
+                "failed",
+                format!("{m} (gave up; reconcile will retry tags)"),
+            ),
             Err(HandlerError::Retry(m)) => ("pending", format!("{m} (will retry)")),
             Err(HandlerError::Permanent(m)) => ("failed", m.clone()),
         };
         match &result {
-            Ok(o) => tracing::info!(event = %d.event, delivery = %d.delivery, repository = repository.as_deref().unwrap_or("-"), outcome = o.kind, "{}", o.detail),
-            Err(e) => tracing::warn!(event = %d.event, delivery = %d.delivery, repository = repository.as_deref().unwrap_or("-"), error = %e, "GitHub delivery not applied"),
+            Ok(o) => {
+                tracing::info!(event = %d.event, delivery = %d.delivery, repository = repository.as_deref().unwrap_or("-"), outcome = o.kind, "{}", o.detail)
+            }
+            Err(e) => {
+                tracing::warn!(event = %d.event, delivery = %d.delivery, repository = repository.as_deref().unwrap_or("-"), error = %e, "GitHub delivery not applied")
+            }
         }
         let log = DeliveryLog {
             hook_id: d.hook_id.clone(),
@@ -216,10 +215,10 @@ impl GithubHandler {
             github: t.github.clone(),
         };
         match self.tag(&target, &t.tag, Some(t.commit.clone())).await? {
-            TagResult::Release(r) => {
+            Some(r) => {
                 tracing::info!(repository = %t.repository, tag = %t.tag, release = %r.version, "release from a tag found on GitHub")
             }
-            TagResult::NoPolicy => {
+            None => {
                 tracing::debug!(repository = %t.repository, tag = %t.tag, "no release policy matches the tag")
             }
         }
@@ -271,7 +270,10 @@ impl GithubHandler {
             },
             Payload::Delete(r) => match RefName::from_short(&r.ref_, &r.ref_type) {
                 RefName::Tag(tag) => self.tag_deleted(&target, &tag).await,
-                _ => Ok(Outcome::ignored(format!("{} {} deleted", r.ref_type, r.ref_))),
+                _ => Ok(Outcome::ignored(format!(
+                    "{} {} deleted",
+                    r.ref_type, r.ref_
+                ))),
             },
             Payload::Release(r) => self.release(&target, &r).await,
             Payload::Ping(_) | Payload::Other(..) => Ok(Outcome::ignored("not used")),
@@ -360,7 +362,11 @@ impl GithubHandler {
         Ok(Outcome::applied(format!(
             "recorded {n} commit{} on {branch}{}",
             if n == 1 { "" } else { "s" },
-            if from_api { " (from the compare API)" } else { "" }
+            if from_api {
+                " (from the compare API)"
+            } else {
+                ""
+            }
         )))
     }
 
@@ -371,26 +377,27 @@ impl GithubHandler {
         commit: Option<String>,
     ) -> Result<Outcome, HandlerError> {
         Ok(match self.tag(target, tag, commit).await? {
-            TagResult::Release(r) => Outcome::applied(format!(
+            Some(r) => Outcome::applied(format!(
                 "release {} from tag {tag} ({} commit{})",
                 r.version,
                 r.commit_count,
                 if r.commit_count == 1 { "" } else { "s" }
             )),
-            TagResult::NoPolicy => Outcome::ignored(format!(
+            None => Outcome::ignored(format!(
                 "no release policy of {} matches tag {tag}",
                 target.name
             )),
         })
     }
 
-    /// A tag seen on GitHub: the release per policy, with the commits from the API.
+    /// A tag seen on GitHub: the release per policy, with the commits from the API (`None`
+    /// when no policy wants the tag).
     async fn tag(
         &self,
         target: &Target,
         tag: &str,
         commit: Option<String>,
-    ) -> Result<TagResult, HandlerError> {
+    ) -> Result<Option<Release>, HandlerError> {
         let trigger = trigger_for(&self.config, &target.name, tag);
         let commit = match commit {
             Some(c) => c,
@@ -429,8 +436,7 @@ impl GithubHandler {
             tag.to_owned(),
         );
         let release_id = release.as_ref().map(|r| r.id);
-        let release = self
-            .store
+        self.store
             .write(move |tx| -> Result<Option<Release>, CoreError> {
                 let org = core::org::org(tx, &org_slug)?;
                 if let Some(repository) = core::repo::by_name(tx, org.id, &name)? {
@@ -453,11 +459,8 @@ impl GithubHandler {
                     None => Ok(None),
                 }
             })
-            .await?;
-        Ok(match release {
-            Some(r) => TagResult::Release(r),
-            None => TagResult::NoPolicy,
-        })
+            .await
+            .map_err(HandlerError::from)
     }
 
     /// Makes the tag's release exist, marked "commits pending", while its commits cannot be
@@ -540,8 +543,8 @@ impl GithubHandler {
             return Ok(Outcome::ignored(format!("release {tag} is a draft")));
         }
         let release = match self.tag(target, tag, None).await? {
-            TagResult::Release(release) => release,
-            TagResult::NoPolicy => {
+            Some(release) => release,
+            None => {
                 return Ok(Outcome::ignored(format!(
                     "no release policy of {} matches tag {tag}",
                     target.name
@@ -554,11 +557,7 @@ impl GithubHandler {
                 release.version
             )));
         }
-        let released = r
-            .release
-            .published_at
-            .canonical()
-            .unwrap_or_else(core::now);
+        let released = r.release.published_at.canonical().unwrap_or_else(core::now);
         let url = match release.url {
             Some(_) => None,
             None => r.release.html_url.clone(),

@@ -145,7 +145,11 @@ impl GithubReconciler {
                 tag: ref_name.trim_start_matches("refs/tags/").to_owned(),
                 commit,
             };
-            if self.submit(&event).await.map_err(|e| format!("{name}: {e}"))? {
+            if self
+                .submit(&event)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?
+            {
                 submitted += 1;
             }
         }

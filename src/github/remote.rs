@@ -44,15 +44,15 @@ pub async fn range(
             tracing::warn!(repository = %repository.name, error = %e, "commits not fetched from GitHub; the release keeps only its head commit");
             Ok(None)
         }
-        Err(e @ (GithubError::NotFound(_) | GithubError::Refused { .. })) => Err(
-            CoreError::invalid(
+        Err(e @ (GithubError::NotFound(_) | GithubError::Refused { .. })) => {
+            Err(CoreError::invalid(
                 "refs",
                 format!(
                     "Unknown commit \"{to}\" in repository {} on GitHub: {e}",
                     repository.name
                 ),
-            ),
-        ),
+            ))
+        }
         Err(e) => Err(CoreError::invalid("refs", e.to_string())),
     }
 }
