@@ -127,7 +127,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         public_url.clone(),
         config.limits.max_json_body,
     )
-    .with_github_webhook_secret(config.github.webhook_secret.clone());
+    .with_github_webhook_secret(config.github.webhook_secret.clone())
+    .with_max_upload_body(config.limits.max_upload_body);
     let app = api::router(state);
 
     let runtime = write_runtime_info(

@@ -567,3 +567,36 @@ fn github_repositories_are_listed_by_the_repos_api() {
     assert_eq!(app["url"], format!("{}/{APP}", fake.url), "{app}");
     let _ = fake_sha;
 }
+
+#[test]
+fn fixes_in_pushed_commits_link_issues() {
+    let fake = FakeGithub::start();
+    let shas = fake.add_commits(APP, 2, 1);
+    let d = Daemon::start_with(&config(&fake, "schedules: []\n"));
+    let dsn = common::events::dsn(&d, "api");
+    let issue = common::events::send_and_find(
+        &d,
+        &dsn,
+        &common::events::error_event("ValueError", "bad charge", None),
+    );
+    let short_id = issue["shortId"].as_str().unwrap().to_string();
+    assert_eq!(short_id, "API-1");
+    let commits = json!([{
+        "id": shas[1], "message": format!("Round amounts\n\nFixes {short_id}"),
+        "timestamp": "2026-11-21T10:00:00+01:00",
+        "author": {"name": "Ann", "email": "ann@example.com", "username": "ann"},
+        "added": [], "removed": [], "modified": ["app/billing/charge.py"],
+    }]);
+    let body = push_payload(APP, &shas[0], &shas[1], false, commits);
+    assert_eq!(post(&d, "push", "fixes", &body), 202);
+    drained(&d);
+    assert_eq!(outcome(&d, "fixes").0, "applied");
+    assert_eq!(
+        d.count(&format!(
+            "SELECT count(*) FROM issue_commit_links l JOIN commits c ON c.id = l.commit_id
+             WHERE l.short_id = '{short_id}' AND c.key = '{}'",
+            shas[1]
+        )),
+        1
+    );
+}

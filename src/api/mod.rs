@@ -10,6 +10,8 @@ pub mod deploys;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod ingest;
+pub mod issues;
 pub mod meta;
 pub mod releases;
 pub mod render;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub max_json_body: usize,
     /// The GitHub webhook secret; without one, deliveries are refused.
     pub github_webhook_secret: Option<Arc<str>>,
+    /// Largest upload body accepted (envelopes); see [`AppState::with_max_upload_body`].
+    pub max_upload_body: usize,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
@@ -54,6 +58,7 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').into(),
             max_json_body,
             github_webhook_secret: None,
+            max_upload_body: crate::config::LimitsConfig::default().max_upload_body,
             token_touches: Default::default(),
         }
     }
@@ -61,6 +66,12 @@ impl AppState {
     /// Sets the secret GitHub webhook deliveries are verified with.
     pub fn with_github_webhook_secret(mut self, secret: Option<String>) -> Self {
         self.github_webhook_secret = secret.filter(|s| !s.is_empty()).map(Into::into);
+        self
+    }
+
+    /// Sets the largest upload body accepted (`limits.max_upload_body`).
+    pub fn with_max_upload_body(mut self, bytes: usize) -> Self {
+        self.max_upload_body = bytes;
         self
     }
 
@@ -133,6 +144,23 @@ pub fn router(state: AppState) -> Router {
             get(commits::previous_with_commits),
         )
         .route("/organizations/{org}/repos/", get(commits::repos))
+        .route("/organizations/{org}/issues/", get(issues::list))
+        .route(
+            "/organizations/{org}/issues/{id}/",
+            get(issues::get).put(issues::update),
+        )
+        .route(
+            "/organizations/{org}/issues/{id}/events/",
+            get(issues::events),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/resolved/",
+            get(issues::resolved_in_release),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/notes/",
+            get(issues::release_notes),
+        )
         .layer(DefaultBodyLimit::max(state.max_json_body));
     Router::new()
         .route("/healthz", get(meta::healthz))
@@ -145,6 +173,9 @@ pub fn router(state: AppState) -> Router {
         // trailing slash.
         .route("/api/0/", get(meta::index))
         .nest("/api/0", api)
+        // Sentry's ingest endpoints: DSN-key auth, outside /api/0/ (api::ingest).
+        .route("/api/{project_id}/envelope/", post(ingest::envelope))
+        .route("/api/{project_id}/store/", post(ingest::store))
         .fallback(error::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())

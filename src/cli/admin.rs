@@ -43,6 +43,14 @@ pub enum ProjectCommand {
     },
     /// List projects.
     List,
+    /// Print a project's DSN, for SDKs and `sentry-cli send-event` (SENTRY_DSN).
+    Dsn {
+        slug: String,
+        /// The URL the DSN points at (default: the config's public_url, else the running
+        /// daemon's address, else the listen address).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 fn open(config: &Config) -> Result<Store, CliError> {
@@ -174,6 +182,11 @@ pub fn projects(config: &Config, cmd: &ProjectCommand) -> Result<ExitCode, CliEr
                 })
                 .collect();
             output::table(&["ID", "SLUG", "NAME", "PLATFORM"], &rows)?;
+        }
+        ProjectCommand::Dsn { slug, url } => {
+            let base = token_url(config, url.as_deref());
+            let dsn = super::issues::dsn(&store, config, slug, &base)?;
+            output::line(&dsn)?;
         }
     }
     Ok(ExitCode::SUCCESS)

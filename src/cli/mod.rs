@@ -11,6 +11,7 @@ mod commits;
 mod deploys;
 mod github;
 mod hooks;
+mod issues;
 mod output;
 mod releases;
 
@@ -98,6 +99,8 @@ enum Command {
     /// Install, remove and inspect shiplog's git hooks.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// List, show, resolve and reopen issues.
+    Issues(issues::IssuesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +147,10 @@ pub fn main() -> Result<ExitCode, CliError> {
         }
         Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
         Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
+        Command::Issues(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(issues::run(&config, args))
+        }
     }
 }
 

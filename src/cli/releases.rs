@@ -70,6 +70,13 @@ enum ReleasesCommand {
     /// Print a version for a new release: $SHIPLOG_RELEASE, $SENTRY_RELEASE, CI variables,
     /// else the git HEAD sha.
     ProposeVersion,
+    /// Release notes: commits by conventional-commit type, fixed issues, authors, deploys.
+    Notes {
+        version: String,
+        /// md (default) or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
 }
 
 fn projects(args: &ReleasesArgs) -> Vec<String> {
@@ -187,6 +194,10 @@ pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliEr
                 return output::json(&release).map(|_| ExitCode::SUCCESS);
             }
             print_info(&release)?;
+            super::issues::print_fixed_issues(&client, version).await?;
+        }
+        ReleasesCommand::Notes { version, format } => {
+            super::issues::print_notes(&client, version, format, client.json).await?;
         }
         ReleasesCommand::Finalize {
             version,

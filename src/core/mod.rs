@@ -9,6 +9,8 @@
 
 pub mod commit;
 pub mod deploy;
+pub mod issue;
+pub mod notes;
 pub mod org;
 pub mod release;
 pub mod repo;

@@ -159,6 +159,7 @@ pub fn upsert(
         }
     };
 
+    let is_new = created;
     for project in &projects {
         if releases::add_project(tx, release.id, project.id)? {
             created = true;
@@ -169,6 +170,9 @@ pub fn upsert(
     }
     let release = releases::by_id(tx, release.id)?
         .ok_or_else(|| CoreError::NotFound("release vanished".into()))?;
+    if is_new {
+        super::issue::clear_expired_resolutions(tx, &release)?;
+    }
     Ok(Upserted { release, created })
 }
 
@@ -260,6 +264,7 @@ pub fn update(
 /// Deletes a release with its deploys and project links.
 pub fn delete(tx: &Transaction<'_>, org: &Org, version: &str) -> Result<(), CoreError> {
     let release = get(tx, org, version)?;
+    super::issue::check_release_deletable(tx, &release)?;
     releases::delete(tx, release.id)?;
     Ok(())
 }

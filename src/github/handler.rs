@@ -7,7 +7,8 @@
 //!
 //! - `ping`: the hook is recorded (`shiplog github hooks`);
 //! - `push` to a branch: its commits are recorded with their patch sets (from the payload, or
-//!   from the compare API when the payload's list is capped at 2048 or empty on a force push);
+//!   from the compare API when the payload's list is capped at 2048 or empty on a force push)
+//!   and their `Fixes PROJ-123` references linked to the issues;
 //! - `push` of a tag, `create` of a tag, a tag found by reconcile: the tag goes through
 //!   `core::tag::release_for_tag` with [`GithubCommits`] as the commit source, so the release
 //!   gets the commits since the previous release from the compare API;
@@ -353,9 +354,10 @@ impl GithubHandler {
                 let repository = core::repo::by_name(tx, org.id, &name)?.ok_or_else(|| {
                     CoreError::NotFound(format!("repository {name} is not in the store"))
                 })?;
-                let _ids = core::commit::record_commits(tx, &org, &repository, &commits)?;
-                // TODO(lead): once feat/issues is merged, link "Fixes PROJ-123" references:
-                // core::issue::link_commits(tx, &org, &_ids)?;
+                let ids = core::commit::record_commits(tx, &org, &repository, &commits)?;
+                // "Fixes PROJ-123" in a pushed commit links the issue now; it is resolved
+                // when a release containing the commit is made.
+                core::issue::link_commits(tx, &org, &ids)?;
                 Ok(())
             })
             .await?;

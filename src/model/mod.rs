@@ -4,8 +4,12 @@
 //! rule can be unit-tested exhaustively. The store, the API and the pipeline build on these types.
 
 pub mod activity;
+pub mod changelog;
 pub mod commit;
+pub mod envelope;
 pub mod environment;
+pub mod event;
+pub mod issue_ref;
 pub mod time;
 pub mod token;
 pub mod version;

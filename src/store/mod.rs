@@ -17,6 +17,7 @@ pub mod commits;
 pub mod deploys;
 pub mod github;
 pub mod inbox;
+pub mod issues;
 pub mod orgs;
 pub mod refs;
 pub mod releases;
@@ -71,6 +72,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0001_core.sql")),
         M::up(include_str!("migrations/0002_commits.sql")),
         M::up(include_str!("migrations/0003_hooks.sql")),
+        M::up(include_str!("migrations/0005_issues.sql")),
         M::up(include_str!("migrations/0006_github.sql")),
     ]
 }

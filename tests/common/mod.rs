@@ -9,6 +9,7 @@
 pub mod github_fake;
 pub mod gitrepo;
 pub mod hookrepo;
+pub mod events;
 pub mod sentry_cli;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,316 @@
+//! Sentry's ingest endpoints: `POST /api/{project_id}/envelope/` (what SDKs and `sentry-cli
+//! send-event` use) and the legacy `POST /api/{project_id}/store/`.
+//!
+//! They sit outside `/api/0/` and its bearer tokens: an SDK authenticates with the project's
+//! DSN public key, sent as `X-Sentry-Auth: Sentry sentry_key=<key>, ...` (or `Authorization:
+//! Sentry ...`), as the `sentry_key` query parameter, or as the envelope header's `dsn`
+//! (sentry-cli-protocol.md §2.4, §9). The key must belong to the project in the path.
+//!
+//! A request is read whole (up to `limits.max_upload_body`, gzip and deflate bodies
+//! decompressed within the same limit), parsed, and only then stored, in one transaction: a
+//! malformed or oversized request changes nothing. Event items over 1 MiB (Relay's
+//! `max_event_size`) are refused with 413. Item types other than `event` (sessions,
+//! attachments, client reports, transactions) are accepted and ignored.
+
+use std::io::Read;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::QueryPairs;
+use crate::core::CoreError;
+use crate::core::issue::{self, Ingested};
+use crate::model::envelope;
+use crate::store::issues as store;
+
+/// Largest event item accepted (Relay's default `max_event_size`).
+pub const MAX_EVENT_SIZE: usize = 1024 * 1024;
+
+fn rejected(status: StatusCode, detail: impl Into<String>) -> ApiError {
+    ApiError::new(status, detail)
+}
+
+/// The `sentry_key` of an `X-Sentry-Auth`/`Authorization: Sentry ...` header value.
+pub fn sentry_key_of(value: &str) -> Option<String> {
+    let value = value.trim();
+    let rest = value
+        .strip_prefix("Sentry ")
+        .or_else(|| value.strip_prefix("sentry "))
+        .unwrap_or(value);
+    rest.split(',').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k.trim() == "sentry_key").then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// The public key of a DSN (`http://<key>@host/42`).
+fn key_of_dsn(dsn: &str) -> Option<String> {
+    let rest = dsn.split_once("://").map_or(dsn, |(_, r)| r);
+    let (userinfo, _) = rest.split_once('@')?;
+    let key = userinfo.split(':').next()?;
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+fn request_key(headers: &HeaderMap, query: &QueryPairs) -> Option<String> {
+    for name in ["x-sentry-auth", "authorization"] {
+        if let Some(key) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(sentry_key_of)
+        {
+            return Some(key);
+        }
+    }
+    query.get("sentry_key").map(str::to_string)
+}
+
+fn too_large(limit: usize) -> ApiError {
+    rejected(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body exceeds the {limit}-byte limit (limits.max_upload_body)"),
+    )
+}
+
+/// Reads the body (up to `limit`) and undoes `Content-Encoding: gzip|deflate` within the same
+/// limit.
+async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let raw: Bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // axum reports the limit only through the error's text ("length limit exceeded").
+        let mut too_big = false;
+        let mut cur: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(err) = cur {
+            too_big |= err.to_string().contains("length limit");
+            cur = err.source();
+        }
+        if too_big {
+            too_large(limit)
+        } else {
+            ApiError::bad_request(format!("cannot read request body: {e}"))
+        }
+    })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let decode = |reader: &mut dyn Read, name: &str| -> Result<Vec<u8>, ApiError> {
+        let mut out = Vec::new();
+        reader
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| ApiError::bad_request(format!("invalid {name} body: {e}")))?;
+        if out.len() > limit {
+            return Err(too_large(limit));
+        }
+        Ok(out)
+    };
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw.to_vec()),
+        "gzip" | "x-gzip" => decode(&mut flate2::read::GzDecoder::new(&raw[..]), "gzip"),
+        "deflate" => decode(&mut flate2::read::ZlibDecoder::new(&raw[..]), "deflate"),
+        other => Err(rejected(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Encoding \"{other}\" (use gzip or deflate)"),
+        )),
+    }
+}
+
+fn parse_project_id(text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid project id \"{text}\" in the URL")))
+}
+
+fn event_object(payload: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if payload.len() > MAX_EVENT_SIZE {
+        return Err(rejected(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "event of {} bytes exceeds the {MAX_EVENT_SIZE}-byte limit",
+                payload.len()
+            ),
+        ));
+    }
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid event: the payload is not a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!("invalid event JSON: {e}"))),
+    }
+}
+
+/// One parsed request, ready to store.
+struct Submission {
+    project_id: i64,
+    key: String,
+    events: Vec<Map<String, Value>>,
+    envelope_event_id: Option<String>,
+}
+
+/// Authenticates and stores the events of one request in one transaction.
+async fn store_events(state: &AppState, sub: Submission) -> Result<Json<Value>, ApiError> {
+    let received = chrono::Utc::now();
+    let header_id = sub.envelope_event_id.clone();
+    let results: Vec<Ingested> = state
+        .store
+        .write(move |tx| {
+            let (org, project) = match store::project_by_public_key(tx, &sub.key)? {
+                Some(found) => found,
+                None => {
+                    return Err(CoreError::Forbidden(format!(
+                        "event submission rejected: unknown DSN key \"{}\"; get the project's DSN with `shiplog projects dsn SLUG`",
+                        sub.key
+                    )));
+                }
+            };
+            if project.id != sub.project_id {
+                return Err(CoreError::Forbidden(format!(
+                    "event submission rejected: the DSN key belongs to project {} ({}), not project {}",
+                    project.id, project.slug, sub.project_id
+                )));
+            }
+            let mut out = Vec::with_capacity(sub.events.len());
+            for event in &sub.events {
+                let id = if sub.events.len() == 1 {
+                    sub.envelope_event_id.as_deref()
+                } else {
+                    None
+                };
+                out.push(issue::ingest_event(tx, &org, &project, event, id, received)?);
+            }
+            Ok::<_, CoreError>(out)
+        })
+        .await?;
+    let id = results
+        .first()
+        .map(|r| r.event_id.clone())
+        .or_else(|| header_id.and_then(|h| crate::model::event::normalize_event_id(&h)));
+    Ok(Json(match id {
+        Some(id) => json!({ "id": id }),
+        None => json!({}),
+    }))
+}
+
+/// `POST /api/{project_id}/envelope/`.
+pub async fn envelope(
+    State(state): State<AppState>,
+    Path(project_id): Path<String>,
+    query: QueryPairs,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
+    let project_id = parse_project_id(&project_id)?;
+    let (parts, body) = request.into_parts();
+    let mut key = request_key(&parts.headers, &query);
+    let body = read_body(&parts.headers, body, state.max_upload_body).await?;
+    let env = envelope::parse(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid envelope: {e}")))?;
+    if key.is_none() {
+        key = env.dsn().and_then(key_of_dsn);
+    }
+    let key = key.ok_or_else(missing_auth)?;
+    let mut events = Vec::new();
+    for item in env.items.iter().filter(|i| i.ty == "event") {
+        events.push(event_object(&item.payload)?);
+    }
+    let sub = Submission {
+        project_id,
+        key,
+        events,
+        envelope_event_id: env.event_id().map(str::to_string),
+    };
+    store_events(&state, sub).await
+}
+
+fn missing_auth() -> ApiError {
+    rejected(
+        StatusCode::UNAUTHORIZED,
+        "missing authorization information: send `X-Sentry-Auth: Sentry sentry_key=<public key>` or `?sentry_key=` (the key is the user part of the project's DSN)",
+    )
+}
+
+/// `POST /api/{project_id}/store/`: one event per request, as JSON (older SDKs send it
+/// base64-encoded and zlib-compressed, which is accepted too).
+pub async fn store(
+    State(state): State<AppState>,
+    Path(project_id): Path<String>,
+    query: QueryPairs,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
+    let project_id = parse_project_id(&project_id)?;
+    let (parts, body) = request.into_parts();
+    let key = request_key(&parts.headers, &query).ok_or_else(missing_auth)?;
+    let mut body = read_body(&parts.headers, body, state.max_upload_body).await?;
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first.is_some() && first != Some(b'{') {
+        body = legacy_decode(&body, state.max_upload_body)?;
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "empty request body: expected an event",
+        ));
+    }
+    let event = event_object(&body)?;
+    let sub = Submission {
+        project_id,
+        key,
+        events: vec![event],
+        envelope_event_id: None,
+    };
+    store_events(&state, sub).await
+}
+
+fn legacy_decode(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine;
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(&text)
+        .map_err(|_| ApiError::bad_request("invalid event: expected a JSON object"))?;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(&compressed[..])
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request(format!("invalid compressed event: {e}")))?;
+    if out.len() > limit {
+        return Err(too_large(limit));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sentry_keys() {
+        assert_eq!(
+            sentry_key_of("Sentry sentry_key=abc123pub, sentry_version=7, sentry_timestamp=1.5, sentry_client=sentry-cli/x86_64").as_deref(),
+            Some("abc123pub")
+        );
+        assert_eq!(
+            sentry_key_of("Sentry sentry_version=7,sentry_key=k").as_deref(),
+            Some("k")
+        );
+        assert_eq!(sentry_key_of("Bearer xyz"), None);
+        assert_eq!(
+            key_of_dsn("http://abc@127.0.0.1:9/42").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(key_of_dsn("https://pub:secret@h/1").as_deref(), Some("pub"));
+        assert_eq!(key_of_dsn("http://h/1"), None);
+    }
+}

@@ -1,0 +1,946 @@
+//! Issues: events in, grouping, "Fixes WEB-1" links, resolution in releases and regressions
+//! (sentry-semantics.md §2.4, §4).
+//!
+//! The loop this module owns:
+//!
+//! 1. [`ingest_event`] groups an event into an issue (creating it, with the next short id of
+//!    its project), creates the event's release if it does not exist (Sentry does), counts the
+//!    issue as new in that release, and checks for a regression.
+//! 2. [`link_commits`] reads the Fixes grammar in commit messages and stores a link per
+//!    referenced short id, whether or not that issue exists yet, with a REFERENCED_IN_COMMIT
+//!    activity. A link alone resolves nothing: a commit on a feature branch is not a fix yet.
+//! 3. [`on_release_commits`] runs when a release's commit list is set: every issue linked
+//!    from one of its commits is resolved *in that release*.
+//! 4. [`update_status`] is the API's resolve / resolve-in-release / resolve-in-next-release /
+//!    unresolve / ignore; [`clear_expired_resolutions`] turns pending next-release
+//!    resolutions into resolutions in a release when a newer release is created.
+//! 5. An event of a resolved issue from a release newer than the resolving one reopens it
+//!    as regressed ([`GroupResolution.has_resolution`] order: semver when both versions parse,
+//!    else the release dates); an event from an older release leaves it resolved.
+//!
+//! Two deliberate differences from Sentry, both because shiplog applies events one at a time
+//! in a single writer: Sentry skips a regression within 5 s of the issue's last activation to
+//! absorb races between its parallel event workers; shiplog has no such race, so it does not.
+//! And a link resolves its issue in a given release once: setting the same release's commits
+//! again (reconcile does) does not undo a regression seen since.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, Transaction};
+use serde_json::{Map, Value, json};
+
+use super::CoreError;
+use super::org::ProjectRef;
+use super::release::{self, CreateRelease, Cursor, Page};
+use crate::model::activity::ActivityType;
+use crate::model::event::{Event, normalize_event_id};
+use crate::model::issue_ref::{self, ShortId};
+use crate::model::{environment, time, version};
+use crate::store::deploys;
+use crate::store::issues::{
+    self as store, Issue, IssueActivity, IssueQuery, IssueSort, NewEvent, NewIssue,
+    RES_IN_NEXT_RELEASE, RES_IN_RELEASE, RES_PENDING, RES_RESOLVED, ReleaseOrder, Resolution,
+    STATUS_IGNORED, STATUS_RESOLVED, STATUS_UNRESOLVED, SetResolution,
+};
+use crate::store::orgs::{Org, Project};
+use crate::store::releases::Release;
+
+/// Events further in the future than this are dated when received (Relay's clock-drift rule).
+const MAX_SECS_IN_FUTURE: i64 = 60;
+/// Events older than this are dated when received (Relay's `max_secs_in_past`).
+const MAX_DAYS_IN_PAST: i64 = 30;
+/// Largest stored copy of an event payload; bulky optional parts are dropped past it.
+pub const MAX_STORED_EVENT: usize = 64 * 1024;
+
+// ------------------------------------------------------------------------------------------
+// Ingest
+
+/// What [`ingest_event`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub event_id: String,
+    pub issue_id: i64,
+    pub short_id: String,
+    /// The event opened a new issue.
+    pub created: bool,
+    /// The event reopened a resolved issue.
+    pub regressed: bool,
+    /// An event with this id was already stored; nothing changed.
+    pub duplicate: bool,
+}
+
+/// A new random event id (32 lowercase hex).
+pub fn new_event_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Only ids are at stake: fall back to the clock rather than refuse the event.
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        bytes[..8].copy_from_slice(&nanos.to_le_bytes());
+    }
+    hex::encode(bytes)
+}
+
+/// Stores one event payload of `project`: groups it into an issue, creates its release if
+/// needed, and applies the regression rule. One call per event, inside the caller's
+/// transaction.
+pub fn ingest_event(
+    tx: &Transaction<'_>,
+    org: &Org,
+    project: &Project,
+    payload: &Map<String, Value>,
+    envelope_event_id: Option<&str>,
+    received: DateTime<Utc>,
+) -> Result<Ingested, CoreError> {
+    let event =
+        Event::from_json(payload).map_err(|e| CoreError::invalid("event", e.to_string()))?;
+    let event_id = match (&event.event_id, envelope_event_id) {
+        (Some(id), _) => id.clone(),
+        (None, Some(id)) => normalize_event_id(id).ok_or_else(|| {
+            CoreError::invalid(
+                "event_id",
+                format!("invalid event_id {id:?}: expected 32 hexadecimal digits"),
+            )
+        })?,
+        (None, None) => new_event_id(),
+    };
+    if store::event_exists(tx, project.id, &event_id)? {
+        let issue = tx
+            .query_row(
+                "SELECT issue_id FROM events WHERE project_id = ?1 AND event_id = ?2",
+                rusqlite::params![project.id, event_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+            .and_then(|id| store::by_id(tx, org.id, id).ok().flatten());
+        return Ok(Ingested {
+            event_id,
+            issue_id: issue.as_ref().map_or(0, |i| i.id),
+            short_id: issue.map(|i| i.qualified_short_id()).unwrap_or_default(),
+            created: false,
+            regressed: false,
+            duplicate: true,
+        });
+    }
+
+    let when = match event.timestamp {
+        Some(t)
+            if t <= received + Duration::seconds(MAX_SECS_IN_FUTURE)
+                && t >= received - Duration::days(MAX_DAYS_IN_PAST) =>
+        {
+            t
+        }
+        _ => received,
+    };
+    let when = time::format(when);
+    let received_text = time::format(received);
+
+    // Relay drops an invalid release or environment from the event rather than the event.
+    let release = match event.release.as_deref() {
+        Some(v) if version::validate(v).is_ok() => {
+            let up = release::upsert(
+                tx,
+                org,
+                &CreateRelease {
+                    version: v.to_string(),
+                    projects: vec![ProjectRef::Id(project.id)],
+                    ..Default::default()
+                },
+                &when,
+            )?;
+            Some(up.release)
+        }
+        _ => None,
+    };
+    let environment = event
+        .environment
+        .as_deref()
+        .filter(|e| environment::validate(e).is_ok());
+
+    let grouping = event.grouping();
+    let existing = store::by_fingerprint(tx, project.id, &grouping.hash)?;
+    let created = existing.is_none();
+    let issue_id = match &existing {
+        Some(issue) => issue.id,
+        None => {
+            let short = store::next_short_id(tx, project.id)?;
+            let metadata = grouping.metadata.to_string();
+            let id = store::insert(
+                tx,
+                &NewIssue {
+                    org_id: org.id,
+                    project_id: project.id,
+                    short_id: short,
+                    fingerprint: &grouping.hash,
+                    title: &grouping.title,
+                    culprit: grouping.culprit.as_deref(),
+                    level: &event.level,
+                    ty: grouping.ty,
+                    platform: event.platform.as_deref(),
+                    metadata: &metadata,
+                    seen: &when,
+                    release_id: release.as_ref().map(|r| r.id),
+                },
+            )?;
+            if let Some(r) = &release {
+                store::count_new_group(tx, r.id, project.id)?;
+            }
+            store::insert_activity(
+                tx,
+                &IssueActivity {
+                    org_id: org.id,
+                    project_id: Some(project.id),
+                    issue_id: Some(id),
+                    release_id: release.as_ref().map(|r| r.id),
+                    kind: ActivityType::FirstSeen,
+                    ident: None,
+                    data: json!({ "event_id": event_id }),
+                    datetime: &when,
+                },
+            )?;
+            id
+        }
+    };
+    store::record_seen(tx, issue_id, &when, release.as_ref().map(|r| r.id))?;
+
+    let regressed = match &existing {
+        Some(issue) if issue.status == STATUS_RESOLVED => {
+            let order = release.as_ref().map(|r| ReleaseOrder {
+                id: r.id,
+                version: r.version.clone(),
+                date_added: r.date_added.clone(),
+                date_released: r.date_released.clone(),
+            });
+            handle_regression(tx, issue, order.as_ref(), &event_id, &when)?
+        }
+        _ => false,
+    };
+
+    let main = event.main_exception();
+    let frames = serde_json::to_string(&event.frames).unwrap_or_else(|_| "[]".into());
+    let data = stored_payload(payload);
+    store::insert_event(
+        tx,
+        &NewEvent {
+            event_id: &event_id,
+            project_id: project.id,
+            issue_id,
+            release_id: release.as_ref().map(|r| r.id),
+            environment,
+            platform: event.platform.as_deref(),
+            level: &event.level,
+            timestamp: &when,
+            received: &received_text,
+            message: event.message.as_deref(),
+            exception_type: main.and_then(|e| e.ty.as_deref()),
+            exception_value: main.and_then(|e| e.value.as_deref()),
+            frames: &frames,
+            data: &data,
+        },
+    )?;
+    if let (Some(r), Some(env)) = (&release, environment) {
+        let env_id = deploys::ensure_environment(tx, org.id, env)?;
+        store::note_release_environment(tx, r.id, project.id, env_id, &when, created)?;
+    }
+
+    let issue = store::by_id(tx, org.id, issue_id)?
+        .ok_or_else(|| CoreError::NotFound("issue vanished".into()))?;
+    Ok(Ingested {
+        event_id,
+        issue_id,
+        short_id: issue.qualified_short_id(),
+        created,
+        regressed,
+        duplicate: false,
+    })
+}
+
+/// The payload as stored: whole when small, else without its bulkiest optional parts, else
+/// only what identifies and names the event.
+fn stored_payload(payload: &Map<String, Value>) -> String {
+    let whole = Value::Object(payload.clone()).to_string();
+    if whole.len() <= MAX_STORED_EVENT {
+        return whole;
+    }
+    let mut slim = payload.clone();
+    for key in [
+        "breadcrumbs",
+        "extra",
+        "modules",
+        "debug_meta",
+        "threads",
+        "request",
+        "contexts",
+        "spans",
+    ] {
+        slim.remove(key);
+    }
+    slim.insert("_shiplog_trimmed".into(), Value::Bool(true));
+    let text = Value::Object(slim).to_string();
+    if text.len() <= MAX_STORED_EVENT {
+        return text;
+    }
+    let mut minimal = Map::new();
+    for key in [
+        "event_id",
+        "timestamp",
+        "level",
+        "platform",
+        "release",
+        "environment",
+        "message",
+        "logentry",
+        "fingerprint",
+    ] {
+        if let Some(v) = payload.get(key) {
+            minimal.insert(key.into(), v.clone());
+        }
+    }
+    minimal.insert("_shiplog_trimmed".into(), Value::Bool(true));
+    let text = Value::Object(minimal).to_string();
+    if text.len() <= MAX_STORED_EVENT {
+        text
+    } else {
+        json!({"_shiplog_trimmed": true, "event_id": payload.get("event_id")}).to_string()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Ordering releases
+
+/// Semver order of two release names, when both have a parseable version that is not a
+/// build hash (Sentry's `compare_version` on `version_raw`).
+pub fn semver_cmp(a: &str, b: &str) -> Option<Ordering> {
+    if version::parse(a).build_hash.is_some() || version::parse(b).build_hash.is_some() {
+        return None;
+    }
+    version::compare(a, b)
+}
+
+/// Sentry's `follows_semver_versioning_scheme` for a project: decided on its last 10
+/// releases (by date added), and, when given, the version must itself be semver.
+pub fn follows_semver(
+    conn: &Connection,
+    project_id: i64,
+    release_version: Option<&str>,
+) -> Result<bool, CoreError> {
+    let flags = store::recent_semver_flags(conn, project_id)?;
+    let follows = match flags.len() {
+        0 => false,
+        1 | 2 => flags[0],
+        n if n < 10 => flags.iter().take(3).any(|f| *f),
+        _ => flags.iter().take(3).any(|f| *f) && flags.iter().filter(|f| **f).count() >= 3,
+    };
+    Ok(follows
+        && release_version.is_none_or(|v| v.contains('@') && version::semver_columns(v).is_some()))
+}
+
+/// Sentry's `GroupResolution.has_resolution`: does the resolution cover an event from this
+/// release (i.e. the release is older than the fix)?
+fn has_resolution(
+    conn: &Connection,
+    org_id: i64,
+    res: &Resolution,
+    event_release: Option<&ReleaseOrder>,
+) -> Result<bool, CoreError> {
+    let Some(rel) = event_release else {
+        // From "no release" to "some release": the event predates release tracking.
+        return Ok(true);
+    };
+    let res_date = res
+        .release_date_released
+        .as_deref()
+        .unwrap_or(&res.release_date_added);
+    if let Some(current) = &res.current_release_version {
+        if let Some(ord) = semver_cmp(current, &rel.version) {
+            if ord != Ordering::Less {
+                return Ok(true);
+            }
+            return Ok(semver_cmp(&res.release_version, &rel.version) == Some(Ordering::Greater));
+        }
+        if let Some(cur) = store::release_order_by_version(conn, org_id, current)? {
+            return Ok(cur.id == rel.id || cur.order_date() > rel.order_date());
+        }
+    }
+    match res.ty {
+        None | Some(RES_IN_NEXT_RELEASE) => {
+            Ok(res.release_id == rel.id || res_date > rel.order_date())
+        }
+        Some(RES_IN_RELEASE) => {
+            if res.release_id == rel.id {
+                return Ok(false);
+            }
+            if let Some(ord) = semver_cmp(&res.release_version, &rel.version) {
+                return Ok(ord == Ordering::Greater);
+            }
+            Ok(res_date >= rel.order_date())
+        }
+        Some(_) => Ok(false),
+    }
+}
+
+/// Sentry's `_handle_regression`; `true` when the issue was reopened.
+fn handle_regression(
+    tx: &Transaction<'_>,
+    issue: &Issue,
+    release: Option<&ReleaseOrder>,
+    event_id: &str,
+    when: &str,
+) -> Result<bool, CoreError> {
+    let resolution = store::resolution_of(tx, issue.id)?;
+    if let Some(res) = &resolution
+        && has_resolution(tx, issue.org_id, res, release)?
+    {
+        return Ok(false);
+    }
+    // A referencing commit that is in no release yet: the fix is still coming.
+    if let Some((_, released)) = store::latest_link_of_issue(tx, issue)?
+        && !released
+    {
+        return Ok(false);
+    }
+    let date = std::cmp::max(when, issue.last_seen.as_str()).to_string();
+    if !store::set_status(tx, issue.id, STATUS_UNRESOLVED, Some("regressed"), &date)? {
+        return Ok(false);
+    }
+    let version = release.map(|r| r.version.clone()).unwrap_or_default();
+    let mut data = json!({ "event_id": event_id, "version": version });
+    if let Some(res) = &resolution {
+        store::delete_resolution(tx, issue.id)?;
+        if let Some((activity_id, text)) = store::resolution_activity(tx, issue.id, res.id)? {
+            let mut old: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({}));
+            if old.get("version").and_then(Value::as_str) == Some("") {
+                old["version"] = json!(version);
+                store::set_activity_data(tx, activity_id, &old.to_string())?;
+            }
+        }
+        if release.is_some_and(|rel| semver_cmp(&res.release_version, &rel.version).is_some()) {
+            data["follows_semver"] = json!(true);
+            data["resolved_in_version"] = json!(res.release_version);
+        }
+    }
+    store::insert_activity(
+        tx,
+        &IssueActivity {
+            org_id: issue.org_id,
+            project_id: Some(issue.project_id),
+            issue_id: Some(issue.id),
+            release_id: release.map(|r| r.id),
+            kind: ActivityType::SetRegression,
+            ident: None,
+            data,
+            datetime: &date,
+        },
+    )?;
+    Ok(true)
+}
+
+// ------------------------------------------------------------------------------------------
+// Commits
+
+/// Reads the Fixes grammar in these commits' messages and stores a link per referenced short
+/// id (also when no such issue exists yet), with a REFERENCED_IN_COMMIT activity for each new
+/// link. Links a message no longer makes are removed. Resolves nothing by itself.
+pub fn link_commits(tx: &Transaction<'_>, org: &Org, commit_ids: &[i64]) -> Result<(), CoreError> {
+    let now = super::now();
+    for commit in store::commit_texts(tx, commit_ids)? {
+        let refs = issue_ref::find_references(commit.message.as_deref().unwrap_or(""));
+        let keep: Vec<String> = refs.iter().map(|r| r.text.clone()).collect();
+        store::remove_stale_links(tx, commit.id, &keep)?;
+        for r in &refs {
+            let (slug, number) = match &r.short_id {
+                Some(s) => (s.project_slug.clone(), i64::try_from(s.number).ok()),
+                None => (
+                    r.text
+                        .rsplit_once(['-', '_'])
+                        .map_or(String::new(), |(s, _)| s.to_lowercase()),
+                    None,
+                ),
+            };
+            if !store::insert_link(tx, org.id, commit.id, &r.text, &slug, number, &now)? {
+                continue;
+            }
+            let issue = match number {
+                Some(n) => store::by_short_id(tx, org.id, &slug, n)?,
+                None => None,
+            };
+            let commit_ident = commit.id.to_string();
+            store::insert_activity(
+                tx,
+                &IssueActivity {
+                    org_id: org.id,
+                    project_id: issue.as_ref().map(|i| i.project_id),
+                    issue_id: issue.as_ref().map(|i| i.id),
+                    release_id: None,
+                    kind: ActivityType::ReferencedInCommit,
+                    ident: Some(&commit_ident),
+                    data: json!({ "commit": commit.id, "sha": commit.key, "shortId": r.text }),
+                    datetime: &now,
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Sentry's `update_group_resolutions`, run when a release's commit list is set: links the
+/// commits' references, then resolves in this release every existing issue that one of its
+/// commits references.
+pub fn on_release_commits(
+    tx: &Transaction<'_>,
+    org: &Org,
+    release: &Release,
+) -> Result<(), CoreError> {
+    let commit_ids = store::commit_ids_of_release(tx, release.id)?;
+    link_commits(tx, org, &commit_ids)?;
+    let authors: std::collections::HashMap<i64, Option<String>> =
+        store::commit_texts(tx, &commit_ids)?
+            .into_iter()
+            .map(|c| (c.id, c.author_email))
+            .collect();
+    let now = super::now();
+    let mut done: Vec<i64> = Vec::new();
+    for link in store::links_of_release(tx, release.id)? {
+        let Some(issue_id) = link.issue_id else {
+            continue;
+        };
+        if link.resolved_release_id == Some(release.id) {
+            continue;
+        }
+        store::mark_link_applied(tx, link.id, release.id)?;
+        if done.contains(&issue_id) {
+            continue;
+        }
+        done.push(issue_id);
+        let Some(issue) = store::by_id(tx, org.id, issue_id)? else {
+            continue;
+        };
+        let actor = authors.get(&link.commit_id).cloned().flatten();
+        let (res_id, _) = store::upsert_resolution(
+            tx,
+            &SetResolution {
+                issue_id,
+                release_id: release.id,
+                ty: RES_IN_RELEASE,
+                status: RES_RESOLVED,
+                current_release_version: None,
+                actor: actor.as_deref(),
+                now: &now,
+            },
+        )?;
+        store::set_status(tx, issue_id, STATUS_RESOLVED, None, &now)?;
+        let ident = res_id.to_string();
+        store::insert_activity(
+            tx,
+            &IssueActivity {
+                org_id: org.id,
+                project_id: Some(issue.project_id),
+                issue_id: Some(issue_id),
+                release_id: Some(release.id),
+                kind: ActivityType::SetResolvedInRelease,
+                ident: Some(&ident),
+                data: json!({ "version": release.version, "commit": link.commit_id }),
+                datetime: &now,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Sentry's `clear_expired_resolutions`, run when a release is created: pending "resolve in
+/// next release" resolutions of older releases of the same projects resolve in this one.
+pub fn clear_expired_resolutions(tx: &Transaction<'_>, release: &Release) -> Result<(), CoreError> {
+    let now = super::now();
+    for res in store::expired_resolutions(tx, release.id, &release.date_added)? {
+        store::upsert_resolution(
+            tx,
+            &SetResolution {
+                issue_id: res.issue_id,
+                release_id: release.id,
+                ty: RES_IN_RELEASE,
+                status: RES_RESOLVED,
+                current_release_version: res.current_release_version.as_deref(),
+                actor: res.actor.as_deref(),
+                now: &now,
+            },
+        )?;
+        if let Some((activity_id, text)) = store::resolution_activity(tx, res.issue_id, res.id)? {
+            let mut data: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({}));
+            data["version"] = json!(release.version);
+            store::set_activity_data(tx, activity_id, &data.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Sentry refuses to delete a release that issues first appeared in.
+pub fn check_release_deletable(conn: &Connection, release: &Release) -> Result<(), CoreError> {
+    if store::release_has_first_issues(conn, release.id)? {
+        return Err(CoreError::Invalid {
+            field: None,
+            detail: "This release is referenced by active issues and cannot be removed.".into(),
+        });
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// Lookup, status changes, lists
+
+/// The issue named by numeric id or short id (`WEB-1A`), or a 404 naming it.
+pub fn find(conn: &Connection, org: &Org, id: &str) -> Result<Issue, CoreError> {
+    let id = id.trim();
+    let not_found = || {
+        CoreError::NotFound(format!(
+            "Issue '{id}' not found (use a numeric id or a short id like WEB-1A; see `shiplog issues list`)"
+        ))
+    };
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = id.parse().map_err(|_| not_found())?;
+        return store::by_id(conn, org.id, n)?.ok_or_else(not_found);
+    }
+    let sid = ShortId::parse(id).ok_or_else(not_found)?;
+    let n = i64::try_from(sid.number).map_err(|_| not_found())?;
+    store::by_short_id(conn, org.id, &sid.project_slug, n)?.ok_or_else(not_found)
+}
+
+/// A status change as the API's PUT expresses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusChange {
+    /// `status: resolved` with no details.
+    Resolved,
+    /// `statusDetails.inRelease`: a version, or `latest`.
+    ResolvedInRelease(String),
+    /// `status: resolvedInNextRelease`; `explicit` when `statusDetails.inNextRelease` was
+    /// given, which requires a release to exist.
+    ResolvedInNextRelease {
+        explicit: bool,
+    },
+    Unresolved,
+    Ignored,
+}
+
+/// Applies a status change (Sentry's `update_groups` for one issue).
+pub fn update_status(
+    tx: &Transaction<'_>,
+    org: &Org,
+    issue: &Issue,
+    change: &StatusChange,
+    actor: Option<&str>,
+) -> Result<Issue, CoreError> {
+    let now = super::now();
+    let activity = |kind: ActivityType, ident: Option<&str>, data: Value, release_id| {
+        store::insert_activity(
+            tx,
+            &IssueActivity {
+                org_id: org.id,
+                project_id: Some(issue.project_id),
+                issue_id: Some(issue.id),
+                release_id,
+                kind,
+                ident,
+                data,
+                datetime: &now,
+            },
+        )
+    };
+    let no_release_data = || {
+        CoreError::invalid(
+            "statusDetails",
+            "No release data present in the system to form a basis for 'Next Release'",
+        )
+    };
+    match change {
+        StatusChange::Unresolved | StatusChange::Ignored => {
+            let (status, sub, kind) = if *change == StatusChange::Unresolved {
+                (STATUS_UNRESOLVED, "ongoing", ActivityType::SetUnresolved)
+            } else {
+                (STATUS_IGNORED, "archived_forever", ActivityType::SetIgnored)
+            };
+            store::delete_resolution(tx, issue.id)?;
+            if store::set_status(tx, issue.id, status, Some(sub), &now)? {
+                activity(kind, None, json!({}), None)?;
+            }
+        }
+        StatusChange::Resolved => {
+            if store::set_status(tx, issue.id, STATUS_RESOLVED, None, &now)? {
+                activity(ActivityType::SetResolved, None, json!({}), None)?;
+            }
+        }
+        StatusChange::ResolvedInRelease(v) => {
+            let release = if v == "latest" {
+                store::most_recent_release(tx, issue.project_id)?.ok_or_else(no_release_data)?
+            } else {
+                store::release_order_by_version(tx, org.id, v)?
+                    .filter(|r| {
+                        crate::store::releases::project_ids(tx, r.id)
+                            .map(|ids| ids.contains(&issue.project_id))
+                            .unwrap_or(false)
+                    })
+                    .ok_or_else(|| {
+                        CoreError::invalid(
+                            "statusDetails",
+                            "Unable to find a release with the given version.",
+                        )
+                    })?
+            };
+            let (res_id, created) = store::upsert_resolution(
+                tx,
+                &SetResolution {
+                    issue_id: issue.id,
+                    release_id: release.id,
+                    ty: RES_IN_RELEASE,
+                    status: RES_RESOLVED,
+                    current_release_version: None,
+                    actor,
+                    now: &now,
+                },
+            )?;
+            store::set_status(tx, issue.id, STATUS_RESOLVED, None, &now)?;
+            if created {
+                let ident = res_id.to_string();
+                activity(
+                    ActivityType::SetResolvedInRelease,
+                    Some(&ident),
+                    json!({ "version": release.version }),
+                    Some(release.id),
+                )?;
+            }
+        }
+        StatusChange::ResolvedInNextRelease { explicit } => {
+            let semver = follows_semver(tx, issue.project_id, None)?;
+            let release = if semver {
+                store::greatest_semver_release(tx, issue.project_id)?
+            } else {
+                store::most_recent_release(tx, issue.project_id)?
+            };
+            if *explicit && release.is_none() {
+                return Err(no_release_data());
+            }
+            let mut data = json!({ "version": "" });
+            let Some(mut release) = release else {
+                if store::set_status(tx, issue.id, STATUS_RESOLVED, None, &now)? {
+                    activity(ActivityType::SetResolvedInRelease, None, data, None)?;
+                }
+                return refreshed(tx, org, issue);
+            };
+            let (mut ty, mut status) = (RES_IN_NEXT_RELEASE, RES_PENDING);
+            let current = if semver {
+                store::greatest_semver_release(tx, issue.project_id)?.map(|r| r.version)
+            } else {
+                match issue.last_release_id {
+                    Some(id) => store::release_order(tx, id)?.map(|r| r.version),
+                    None => None,
+                }
+            };
+            if let Some(cur) = &current {
+                if semver {
+                    data["current_release_version"] = json!(cur);
+                    (ty, status) = (RES_IN_RELEASE, RES_RESOLVED);
+                } else if let Some(cur_obj) = store::release_order_by_version(tx, org.id, cur)?
+                    && let Some(next) = store::next_release_by_date(tx, issue.project_id, &cur_obj)?
+                {
+                    data["version"] = json!(next.version);
+                    release = next;
+                    (ty, status) = (RES_IN_RELEASE, RES_RESOLVED);
+                }
+            }
+            let (res_id, created) = store::upsert_resolution(
+                tx,
+                &SetResolution {
+                    issue_id: issue.id,
+                    release_id: release.id,
+                    ty,
+                    status,
+                    current_release_version: current.as_deref(),
+                    actor,
+                    now: &now,
+                },
+            )?;
+            store::set_status(tx, issue.id, STATUS_RESOLVED, None, &now)?;
+            if created {
+                let ident = res_id.to_string();
+                activity(
+                    ActivityType::SetResolvedInRelease,
+                    Some(&ident),
+                    data,
+                    Some(release.id),
+                )?;
+            }
+        }
+    }
+    refreshed(tx, org, issue)
+}
+
+fn refreshed(conn: &Connection, org: &Org, issue: &Issue) -> Result<Issue, CoreError> {
+    store::by_id(conn, org.id, issue.id)?
+        .ok_or_else(|| CoreError::NotFound(format!("Issue '{}' not found", issue.id)))
+}
+
+/// An issue with what the API shows next to it.
+#[derive(Debug, Clone)]
+pub struct IssueView {
+    pub issue: Issue,
+    pub first_release: Option<ReleaseOrder>,
+    pub last_release: Option<ReleaseOrder>,
+    pub resolution: Option<Resolution>,
+}
+
+/// Loads the views of issues, keeping their order.
+pub fn views(conn: &Connection, issues: Vec<Issue>) -> Result<Vec<IssueView>, CoreError> {
+    let mut out = Vec::with_capacity(issues.len());
+    for issue in issues {
+        let first_release = match issue.first_release_id {
+            Some(id) => store::release_order(conn, id)?,
+            None => None,
+        };
+        let last_release = match issue.last_release_id {
+            Some(id) => store::release_order(conn, id)?,
+            None => None,
+        };
+        let resolution = store::resolution_of(conn, issue.id)?;
+        out.push(IssueView {
+            issue,
+            first_release,
+            last_release,
+            resolution,
+        });
+    }
+    Ok(out)
+}
+
+/// An issue list request as the API receives it.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub projects: Vec<ProjectRef>,
+    /// Sentry's search: `is:unresolved|resolved|ignored|regressed`, `release:V`,
+    /// `firstRelease:V`, free text. `None` means Sentry's default, `is:unresolved`.
+    pub query: Option<String>,
+    pub sort: Option<String>,
+    pub per_page: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Lists issues per Sentry's organization issues endpoint.
+pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issue>, CoreError> {
+    let projects = super::org::resolve_projects(conn, org.id, &req.projects)?;
+    let mut q = IssueQuery {
+        org_id: org.id,
+        project_ids: projects.iter().map(|p| p.id).collect(),
+        ..Default::default()
+    };
+    let query = req.query.clone().unwrap_or_else(|| "is:unresolved".into());
+    let mut free = Vec::new();
+    for token in query.split_whitespace() {
+        let (key, value) = match token.split_once(':') {
+            Some((k, v)) => (k, v.trim_matches('"')),
+            None => {
+                free.push(token);
+                continue;
+            }
+        };
+        match key {
+            "is" => match value {
+                "unresolved" => q.statuses.push(STATUS_UNRESOLVED),
+                "resolved" => q.statuses.push(STATUS_RESOLVED),
+                "ignored" | "archived" | "muted" => q.statuses.push(STATUS_IGNORED),
+                "regressed" | "new" | "ongoing" => {
+                    q.statuses.push(STATUS_UNRESOLVED);
+                    q.substatus = Some(value.to_string());
+                }
+                other => {
+                    return Err(CoreError::invalid(
+                        "query",
+                        format!(
+                            "Invalid value for is: \"{other}\" (expected unresolved, resolved, ignored, regressed, new or ongoing)"
+                        ),
+                    ));
+                }
+            },
+            "release" | "release.version" => {
+                // An unknown release matches no issue, as in Sentry.
+                q.release_id = Some(
+                    store::release_order_by_version(conn, org.id, value)?.map_or(-1, |r| r.id),
+                );
+            }
+            "firstRelease" | "first-release" | "first_release" => {
+                q.first_release_id = Some(
+                    store::release_order_by_version(conn, org.id, value)?.map_or(-1, |r| r.id),
+                );
+            }
+            _ => free.push(token),
+        }
+    }
+    if !free.is_empty() {
+        q.text = Some(free.join(" "));
+    }
+    q.sort = match req.sort.as_deref() {
+        None | Some("") | Some("date") => IssueSort::LastSeen,
+        Some("new") => IssueSort::FirstSeen,
+        Some("freq") => IssueSort::Frequency,
+        Some(other) => {
+            return Err(CoreError::invalid(
+                "sort",
+                format!("Invalid sort: \"{other}\" (expected date, new or freq)"),
+            ));
+        }
+    };
+    let per_page = release::parse_per_page(req.per_page.as_deref())?;
+    let page = match Cursor::parse(req.cursor.as_deref().unwrap_or(""))? {
+        None => 0,
+        Some(c) if c.offset < 0 => {
+            return Err(CoreError::invalid(
+                "cursor",
+                "Pagination offset cannot be negative",
+            ));
+        }
+        Some(c) => c.offset,
+    };
+    q.limit = per_page;
+    q.offset = (page as usize).saturating_mul(per_page);
+    let mut items = store::list(conn, &q)?;
+    let has_next = items.len() > per_page;
+    items.truncate(per_page);
+    Ok(Page {
+        items,
+        prev: Cursor {
+            value: per_page as i64,
+            offset: page - 1,
+            is_prev: true,
+            has_results: page > 0,
+        },
+        next: Cursor {
+            value: per_page as i64,
+            offset: page + 1,
+            is_prev: false,
+            has_results: has_next,
+        },
+    })
+}
+
+/// The issues resolved in a release (Sentry's issues-resolved-in-release endpoint).
+pub fn resolved_in_release(
+    conn: &Connection,
+    org: &Org,
+    version: &str,
+) -> Result<Vec<Issue>, CoreError> {
+    let release = release::get(conn, org, version)?;
+    let mut out = Vec::new();
+    for id in store::resolved_in_release(conn, release.id)? {
+        if let Some(issue) = store::by_id(conn, org.id, id)? {
+            out.push(issue);
+        }
+    }
+    Ok(out)
+}
+
+/// The DSN of a project: `http://<public key>@<host:port>/<project id>`.
+pub fn dsn(conn: &Connection, project: &Project, public_url: &str) -> Result<String, CoreError> {
+    let key = store::public_key(conn, project.id)?.ok_or_else(|| {
+        CoreError::NotFound(format!("project {} has no active DSN key", project.slug))
+    })?;
+    let url = public_url.trim_end_matches('/');
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or(rest);
+    Ok(format!("{scheme}://{key}@{host}/{}", project.id))
+}
