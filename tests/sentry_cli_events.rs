@@ -24,7 +24,12 @@ fn send_event(bin: &Path, d: &Daemon, dsn: &str, args: &[&str]) -> Output {
         .expect("run sentry-cli send-event")
         .tap(|o| {
             if !o.status.success() {
-                eprintln!("sentry-cli failed:\n{}\n{}\n{}", stdout(o), stderr(o), d.log());
+                eprintln!(
+                    "sentry-cli failed:\n{}\n{}\n{}",
+                    stdout(o),
+                    stderr(o),
+                    d.log()
+                );
             }
         })
 }
@@ -45,7 +50,8 @@ fn issue(d: &Daemon, id: &str) -> Value {
 
 #[test]
 fn sentry_cli_send_event_creates_resolves_and_regresses_an_issue() {
-    let Some(bin) = require_sentry_cli("sentry_cli_send_event_creates_resolves_and_regresses_an_issue")
+    let Some(bin) =
+        require_sentry_cli("sentry_cli_send_event_creates_resolves_and_regresses_an_issue")
     else {
         return;
     };
@@ -56,7 +62,16 @@ fn sentry_cli_send_event_creates_resolves_and_regresses_an_issue() {
         &bin,
         &d,
         &web.text,
-        &["-m", "payment failed for order %s", "-a", "1001", "--release", "1.0", "-E", "production"],
+        &[
+            "-m",
+            "payment failed for order %s",
+            "-a",
+            "1001",
+            "--release",
+            "1.0",
+            "-E",
+            "production",
+        ],
     );
     assert!(out.status.success());
     let text = stdout(&out);
@@ -67,7 +82,9 @@ fn sentry_cli_send_event_creates_resolves_and_regresses_an_issue() {
         .expect("event id line")
         .replace('-', "");
     assert_eq!(
-        d.count(&format!("SELECT count(*) FROM events WHERE event_id = '{event_id}'")),
+        d.count(&format!(
+            "SELECT count(*) FROM events WHERE event_id = '{event_id}'"
+        )),
         1
     );
 
@@ -79,7 +96,19 @@ fn sentry_cli_send_event_creates_resolves_and_regresses_an_issue() {
     assert_eq!(r["newGroups"], 1);
 
     // The same template with another parameter is the same issue.
-    let out = send_event(&bin, &d, &web.text, &["-m", "payment failed for order %s", "-a", "1002", "--release", "1.0"]);
+    let out = send_event(
+        &bin,
+        &d,
+        &web.text,
+        &[
+            "-m",
+            "payment failed for order %s",
+            "-a",
+            "1002",
+            "--release",
+            "1.0",
+        ],
+    );
     assert!(out.status.success());
     assert_eq!(issue(&d, "WEB-1")["count"], "2");
 
@@ -93,11 +122,35 @@ fn sentry_cli_send_event_creates_resolves_and_regresses_an_issue() {
     let out = d.shiplog(&["issues", "resolve", "WEB-1", "--in-release", "1.1"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let out = send_event(&bin, &d, &web.text, &["-m", "payment failed for order %s", "-a", "1003", "--release", "1.0"]);
+    let out = send_event(
+        &bin,
+        &d,
+        &web.text,
+        &[
+            "-m",
+            "payment failed for order %s",
+            "-a",
+            "1003",
+            "--release",
+            "1.0",
+        ],
+    );
     assert!(out.status.success());
     assert_eq!(issue(&d, "WEB-1")["status"], "resolved");
 
-    let out = send_event(&bin, &d, &web.text, &["-m", "payment failed for order %s", "-a", "1004", "--release", "1.2"]);
+    let out = send_event(
+        &bin,
+        &d,
+        &web.text,
+        &[
+            "-m",
+            "payment failed for order %s",
+            "-a",
+            "1004",
+            "--release",
+            "1.2",
+        ],
+    );
     assert!(out.status.success());
     let i = issue(&d, "WEB-1");
     assert_eq!(i["status"], "unresolved");
@@ -112,11 +165,16 @@ fn sentry_cli_reports_a_wrong_dsn_key() {
     };
     let d = Daemon::start();
     let web = dsn(&d, "web");
-    let wrong = web.text.replace(&web.key, "0123456789abcdef0123456789abcdef");
+    let wrong = web
+        .text
+        .replace(&web.key, "0123456789abcdef0123456789abcdef");
     let out = send_event(&bin, &d, &wrong, &["-m", "nope"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("unknown DSN key") && err.contains("403"), "{err}");
+    assert!(
+        err.contains("unknown DSN key") && err.contains("403"),
+        "{err}"
+    );
     assert_eq!(d.count("SELECT count(*) FROM events"), 0);
     assert_eq!(d.count("SELECT count(*) FROM issues"), 0);
 }

@@ -6,10 +6,10 @@
 
 #![allow(dead_code)]
 
+pub mod events;
 pub mod github_fake;
 pub mod gitrepo;
 pub mod hookrepo;
-pub mod events;
 pub mod sentry_cli;
 
 use std::path::{Path, PathBuf};
