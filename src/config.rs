@@ -361,7 +361,8 @@ pub enum ReleaseTrigger {
     /// A new tag matching `tag_pattern` creates a release (the default).
     #[default]
     Tag,
-    /// A push (a branch update) creates a release.
+    /// A tag matching `tag_pattern` creates a release when it is pushed: seen by the pre-push
+    /// hook of a clone, or received by a bare repository (post-receive).
     Push,
     /// The policy creates no releases by itself (releases come from sentry-cli or the API).
     None,

@@ -95,25 +95,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::config::JobKind::Reconcile,
         Arc::new(reconcile.clone()),
     );
-    // Watches are set up before the start-up reconcile, and report after it, so nothing that
-    // happens in between is missed.
-    let watcher = watch::repo::RepoWatcher::start(local_repos.clone())?;
-    for repo in local_repos.iter() {
-        repo_sync
-            .ensure_baseline(repo)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot list the tags of {}: {e}", repo.name))?;
-    }
-    tasks.push(tokio::spawn({
-        let (reconcile, stopping) = (reconcile.clone(), stopping.clone());
-        async move {
-            match reconcile.run_all().await {
-                Ok(summary) => tracing::info!("start-up {summary}"),
-                Err(e) => tracing::warn!(error = %e, "start-up reconcile failed"),
-            }
-            watcher.run(repo_sync, stopping).await;
-        }
-    }));
+    let following = watch::repo::start(repo_sync, local_repos, reconcile.clone(), stopping.clone());
+    tasks.push(following.await.map_err(anyhow::Error::msg)?);
     tasks.push(scheduler.spawn(stopping.clone()));
 
     let listener = TcpListener::bind(&config.listen)

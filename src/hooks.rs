@@ -9,11 +9,16 @@
 //! - **Where.** The hooks dir is what git itself will use, `git rev-parse --path-format=absolute
 //!   --git-path hooks`: it honours `core.hooksPath` and, from a linked worktree, names the
 //!   common dir's hooks, which every worktree shares. Git is run once, at install time (never
-//!   on git's own hot path).
+//!   on git's own hot path). A hook finds its repository's spool dir from `GIT_DIR` or `.git`
+//!   with builtins alone, and does nothing where there is none: the spool dir (made by install
+//!   and by the daemon for each configured repository) is what says "shiplog follows this
+//!   repository", so a hooks dir shared through a global `core.hooksPath` costs the other
+//!   repositories one shell start and no files.
 //! - **Which.** A working clone gets `post-commit`, `post-rewrite` and `pre-push`; a bare
 //!   repository gets `post-receive`. `reference-transaction` is optional: git starts it about
 //!   five times per commit, which alone costs more than the per-commit budget, and the
 //!   daemon's ref watcher and reconcile see local tags without it (BENCHMARKS.md "Git hooks").
+//!   `post-update` is not used: post-receive sees the same pushes, with old and new values.
 //! - **Other people's hooks.** A hook that is not ours is moved to `<hook>.shiplog-prev` and
 //!   our script runs it first with the same arguments and input (and, for the hooks that can
 //!   stop git, passes its exit status on). Our files carry the line [`MARKER`], so installing
@@ -441,8 +446,7 @@ mod tests {
             assert!(script.text.starts_with("#!/bin/sh\n"), "{}", script.name);
             assert_eq!(script.text.lines().nth(1), Some(MARKER), "{}", script.name);
             assert!(is_ours(script.text));
-            // Builtins only on the fast path: no command substitution, no external tools
-            // other than the `mkdir` that recreates a missing spool dir.
+            // Builtins only: no command substitution, no external tools.
             let code: String = script
                 .text
                 .lines()
@@ -451,7 +455,7 @@ mod tests {
                 .join("\n");
             assert!(!code.replace("$((", "").contains("$("), "{}", script.name);
             assert!(!code.contains('`'), "{}", script.name);
-            for tool in ["git ", "cat ", "date", " mv ", "curl", "wget"] {
+            for tool in ["git ", "cat ", "date", " mv ", "mkdir", "curl", "wget"] {
                 assert!(!code.contains(tool), "{} runs {tool}", script.name);
             }
         }

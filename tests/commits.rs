@@ -839,3 +839,185 @@ fn repositories_removed_from_the_config_are_hidden_and_bad_paths_refused() {
         "{err}"
     );
 }
+
+fn shiplog_in(d: &Daemon, cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    d.shiplog_cmd(args)
+        .current_dir(cwd)
+        .env_remove("SHIPLOG_RELEASE")
+        .env_remove("SENTRY_RELEASE")
+        .env_remove("SHIPLOG_VCS_REMOTE")
+        .env_remove("SENTRY_VCS_REMOTE")
+        .output()
+        .unwrap()
+}
+
+fn shiplog_ok(d: &Daemon, cwd: &std::path::Path, args: &[&str]) -> String {
+    let out = shiplog_in(d, cwd, args);
+    assert!(
+        out.status.success(),
+        "shiplog {args:?} failed: {}\n--- daemon log ---\n{}",
+        stderr(&out),
+        d.log()
+    );
+    stdout(&out)
+}
+
+fn repository_of(d: &Daemon, sha: &str) -> String {
+    d.db()
+        .query_row(
+            "SELECT r.name FROM commits c JOIN repositories r ON r.id = c.repository_id
+             WHERE c.key = ?1",
+            [sha],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn shiplog_set_commits_cli_mirrors_sentry_cli() {
+    let mut repo = GitRepo::new();
+    repo.git(&["remote", "add", "origin", "git@github.com:acme/web.git"]);
+    let shas = repo.commits(8, "c");
+    let d = daemon_for(&repo);
+    let cwd = repo.path().to_path_buf();
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(5));
+
+    // --local: the CLI walks the repository; commits belong to the repository whose URL is
+    // origin's (sentry-cli would file them under "origin").
+    let out = shiplog_ok(
+        &d,
+        &cwd,
+        &[
+            "releases",
+            "-p",
+            "web",
+            "set-commits",
+            "1.0.0",
+            "--local",
+            "--initial-depth",
+            "5",
+        ],
+    );
+    assert!(out.contains("Set 5 commits for release 1.0.0"), "{out}");
+    assert_eq!(
+        commit_ids(&d, "1.0.0"),
+        repo.rev_list(&["--max-count=5", "HEAD"])
+    );
+    assert_eq!(repository_of(&d, &shas[7]), "acme/web");
+    for sha in &shas[3..] {
+        assert_eq!(stored_changes(&d, sha), repo.changes(sha));
+    }
+    let more = repo.commits(3, "d");
+    pause();
+    shiplog_ok(
+        &d,
+        &cwd,
+        &["releases", "-p", "web", "set-commits", "1.1.0", "--local"],
+    );
+    assert_eq!(
+        commit_ids(&d, "1.1.0"),
+        repo.rev_list(&[&format!("{}..HEAD", shas[7])])
+    );
+    // Nothing new since the previous release: the release is left alone.
+    let out = shiplog_ok(
+        &d,
+        &cwd,
+        &["releases", "-p", "web", "set-commits", "1.0.5", "--local"],
+    );
+    assert!(out.contains("No commits found"), "{out}");
+
+    // --commit with a range of tags and shas.
+    repo.git(&["tag", "v0.1", &shas[2]]);
+    pause();
+    let spec = format!("acme/web@v0.1..{}", &shas[5][..7]);
+    shiplog_ok(
+        &d,
+        &cwd,
+        &[
+            "releases",
+            "-p",
+            "web",
+            "set-commits",
+            "2.0.0",
+            "--commit",
+            &spec,
+        ],
+    );
+    assert_eq!(
+        commit_ids(&d, "2.0.0"),
+        repo.rev_list(&[&format!("{}..{}", shas[2], shas[5])])
+    );
+    let out = shiplog_in(
+        &d,
+        &cwd,
+        &[
+            "releases",
+            "-p",
+            "web",
+            "set-commits",
+            "2.0.0",
+            "--commit",
+            "acme/nope@abc",
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Unknown repo 'acme/nope'"),
+        "{}",
+        stderr(&out)
+    );
+
+    // --auto: HEAD as a ref; the range starts at the previous release's head (2.0.0's).
+    pause();
+    shiplog_ok(
+        &d,
+        &cwd,
+        &["releases", "-p", "web", "set-commits", "3.0.0", "--auto"],
+    );
+    assert_eq!(
+        commit_ids(&d, "3.0.0"),
+        repo.rev_list(&[&format!("{}..{}", shas[5], more[2])])
+    );
+
+    // --clear.
+    let out = shiplog_ok(&d, &cwd, &["releases", "set-commits", "3.0.0", "--clear"]);
+    assert!(out.contains("Cleared"), "{out}");
+    assert!(commit_ids(&d, "3.0.0").is_empty());
+
+    // One mode is required, and --local excludes the others.
+    let out = shiplog_in(&d, &cwd, &["releases", "set-commits", "3.0.0"]);
+    assert!(!out.status.success());
+    let out = shiplog_in(
+        &d,
+        &cwd,
+        &["releases", "set-commits", "3.0.0", "--local", "--clear"],
+    );
+    assert!(!out.status.success());
+}
+
+#[test]
+fn propose_version_like_sentry_cli() {
+    let mut repo = GitRepo::new();
+    let head = repo.commits(1, "c").remove(0);
+    let d = Daemon::start();
+    let out = shiplog_ok(&d, repo.path(), &["releases", "propose-version"]);
+    assert_eq!(out.trim(), head);
+    let out = d
+        .shiplog_cmd(&["releases", "propose-version"])
+        .current_dir(repo.path())
+        .env_remove("SHIPLOG_RELEASE")
+        .env("SENTRY_RELEASE", "web@1.2.3")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "web@1.2.3");
+    let plain = tempfile::tempdir().unwrap();
+    let out = shiplog_in(&d, plain.path(), &["releases", "propose-version"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Could not automatically determine release name"),
+        "{err}"
+    );
+}

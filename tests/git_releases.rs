@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::hookrepo::{GitRepo, git_in, wait_for, yaml_path};
+use common::hook_repo::{GitRepo, git_in, wait_for, yaml_path};
 use common::{Daemon, stderr};
 use serde_json::Value;
 
@@ -182,6 +182,32 @@ fn three_tags_make_three_releases_with_the_commits_between_them() {
         author_emails(&d, "web@1.1.0"),
         ["alice@example.com", "carol@example.com"]
     );
+    // The same through the API: the release's authors and its commit list.
+    let mut api_authors: Vec<String> = r["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap().to_string())
+        .collect();
+    api_authors.sort();
+    assert_eq!(api_authors, ["alice@example.com", "carol@example.com"]);
+    assert_eq!(
+        r["lastCommit"]["id"],
+        repo.git(&["rev-parse", "v1.1.0^{commit}"])
+    );
+    let (status, listed) = d.api(
+        "GET",
+        "organizations/acme/releases/web@1.1.0/commits/",
+        None,
+    );
+    assert_eq!(status, 200, "{listed}");
+    let listed: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, repo.list("v1.0.0..v1.1.0", &[]));
     let changes = patch_set(&d, &carol);
     assert_eq!(changes["src/new.js"], "A");
     assert_eq!(changes["README.md"], "M");

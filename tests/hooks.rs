@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::hookrepo::{GitRepo, git_cmd, wait_for, yaml_path};
+use common::hook_repo::{GitRepo, git_cmd, wait_for, yaml_path};
 use common::{Daemon, stderr, stdout};
 use serde_json::Value;
 
@@ -308,6 +308,13 @@ fn hooks_are_silent_and_shiplog_hooks_0_turns_them_off() {
         &["hooks", "status", repo.path.to_str().unwrap()],
     ));
     assert!(status.contains("spool backlog  2 file(s)"), "{status}");
+
+    // Without a spool dir the repository is not followed (say, a hooks dir shared through a
+    // global core.hooksPath): the hooks write nothing and create nothing.
+    std::fs::remove_dir_all(&spool).unwrap();
+    quiet_commit(&repo, "not followed");
+    repo.tag("v2");
+    assert!(!spool.exists());
 }
 
 /// Pushes `refs` to `origin`.

@@ -20,10 +20,12 @@
 //!
 //! # Patch sets
 //!
-//! Sentry knows three change types: `A`, `M` and `D`. Rename detection is off, so a rename is a
-//! `D` of the old path and an `A` of the new one (as Sentry's GitHub integration records it); a
-//! type change (file to symlink) is an `M`. File contents are never read: the diff compares
-//! tree entries only, so binary files cost nothing.
+//! Sentry knows three change types: `A`, `M` and `D`. There is no rename detection, so a rename
+//! is a `D` of the old path and an `A` of the new one (as Sentry's GitHub integration records
+//! it); a type change (file to symlink) or a mode change is an `M`; a file replaced by a
+//! directory is a `D` and the directory's files `A`. File contents are never read: the trees
+//! are compared entry by entry, so binary files cost nothing (see `Differ` for why this is not
+//! libgit2's diff; BENCHMARKS.md has the numbers).
 //!
 //! # Path filters
 //!
@@ -39,7 +41,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
-use git2::{Commit, Delta, DiffOptions, ErrorCode, Oid, Repository, Sort, Tree};
+use git2::{Commit, ErrorCode, Oid, Repository, Sort, Tree};
 
 use crate::model::commit::{ChangeKind, CommitData, FileChange};
 
@@ -274,45 +276,48 @@ fn path_entries(tree: &Tree<'_>, paths: &[PathBuf]) -> Vec<Option<Oid>> {
         .collect()
 }
 
-/// Turns commits into [`CommitData`], reusing one set of diff options for the whole range.
-struct Differ {
-    opts: DiffOptions,
+/// Turns commits into [`CommitData`].
+///
+/// The patch set comes from a direct walk of the two trees rather than libgit2's diff
+/// machinery: entries are merge-joined in git's tree order, a subtree whose id is the same on
+/// both sides is skipped without being read, and only the trees that differ are loaded. No
+/// blob is ever read. This is what `git diff-tree -r --no-renames` does, without the per-diff
+/// setup (iterators, delta lists, path matching) that made libgit2's tree-to-tree diff the
+/// bulk of a range's cost. The parent's tree of one commit is usually the next commit's own
+/// tree (the walk goes from child to parent), so it is kept for the next round.
+struct Differ<'r> {
+    /// The last parent tree loaded, by commit id.
+    parent: Option<(Oid, Tree<'r>)>,
 }
 
-impl Differ {
-    fn new() -> Differ {
-        let mut opts = DiffOptions::new();
-        // Tree entries are compared by id; contents are never loaded.
-        opts.skip_binary_check(true)
-            .include_typechange(true)
-            .ignore_submodules(false)
-            .context_lines(0);
-        Differ { opts }
+impl<'r> Differ<'r> {
+    fn new() -> Differ<'r> {
+        Differ { parent: None }
     }
 
-    fn describe(&mut self, repo: &Repository, commit: &Commit<'_>) -> Result<CommitData, GitError> {
-        let tree = commit.tree()?;
-        let parent_tree = match commit.parent_count() {
-            0 => None,
-            _ => Some(commit.parent(0)?.tree()?),
+    fn describe(
+        &mut self,
+        repo: &'r Repository,
+        commit: &Commit<'r>,
+    ) -> Result<CommitData, GitError> {
+        let tree = match self.parent.take() {
+            Some((oid, tree)) if oid == commit.id() => tree,
+            _ => commit.tree()?,
         };
-        let diff =
-            repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut self.opts))?;
-        let mut patch_set = Vec::with_capacity(diff.deltas().len());
-        for delta in diff.deltas() {
-            let (kind, file) = match delta.status() {
-                Delta::Added => (ChangeKind::Added, delta.new_file()),
-                Delta::Deleted => (ChangeKind::Deleted, delta.old_file()),
-                // Modified, type changes (and renames/copies, which are never detected here).
-                _ => (ChangeKind::Modified, delta.new_file()),
-            };
-            if let Some(path) = file.path_bytes() {
-                patch_set.push(FileChange {
-                    path: String::from_utf8_lossy(path).into_owned(),
-                    kind,
-                });
-            }
-        }
+        let parent_tree = match commit.parent_id(0) {
+            Ok(parent) => Some((parent, repo.find_commit(parent)?.tree()?)),
+            Err(_) => None,
+        };
+        let mut patch_set = Vec::new();
+        let mut prefix = Vec::new();
+        diff_trees(
+            repo,
+            parent_tree.as_ref().map(|(_, t)| t),
+            Some(&tree),
+            &mut prefix,
+            &mut patch_set,
+        )?;
+        self.parent = parent_tree;
         let author = commit.author();
         let message = match commit.message() {
             Ok(m) => m.to_string(),
@@ -336,6 +341,127 @@ impl Differ {
             patch_set,
         })
     }
+}
+
+const MODE_TYPE_MASK: i32 = 0o170000;
+const MODE_TREE: i32 = 0o040000;
+
+fn is_tree(entry: &git2::TreeEntry<'_>) -> bool {
+    entry.filemode() & MODE_TYPE_MASK == MODE_TREE
+}
+
+/// git's order of tree entries: by name, a tree's name compared as if it ended in `/`.
+fn entry_order(a: &git2::TreeEntry<'_>, b: &git2::TreeEntry<'_>) -> std::cmp::Ordering {
+    let (an, bn) = (a.name_bytes(), b.name_bytes());
+    let common = an.len().min(bn.len());
+    match an[..common].cmp(&bn[..common]) {
+        std::cmp::Ordering::Equal => {}
+        other => return other,
+    }
+    let next = |name: &[u8], tree: bool| -> u8 {
+        match name.get(common) {
+            Some(c) => *c,
+            None if tree => b'/',
+            None => 0,
+        }
+    };
+    next(an, is_tree(a))
+        .cmp(&next(bn, is_tree(b)))
+        .then_with(|| an.len().cmp(&bn.len()))
+}
+
+fn push_change(prefix: &[u8], name: &[u8], kind: ChangeKind, out: &mut Vec<FileChange>) {
+    let mut path = Vec::with_capacity(prefix.len() + name.len());
+    path.extend_from_slice(prefix);
+    path.extend_from_slice(name);
+    out.push(FileChange {
+        path: match String::from_utf8(path) {
+            Ok(p) => p,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        },
+        kind,
+    });
+}
+
+/// Every file of `entry` (a file, or a whole subtree) as added or deleted.
+fn whole(
+    repo: &Repository,
+    entry: &git2::TreeEntry<'_>,
+    kind: ChangeKind,
+    prefix: &mut Vec<u8>,
+    out: &mut Vec<FileChange>,
+) -> Result<(), git2::Error> {
+    if !is_tree(entry) {
+        push_change(prefix, entry.name_bytes(), kind, out);
+        return Ok(());
+    }
+    let sub = repo.find_tree(entry.id())?;
+    let len = prefix.len();
+    prefix.extend_from_slice(entry.name_bytes());
+    prefix.push(b'/');
+    let result = match kind {
+        ChangeKind::Deleted => diff_trees(repo, Some(&sub), None, prefix, out),
+        _ => diff_trees(repo, None, Some(&sub), prefix, out),
+    };
+    prefix.truncate(len);
+    result
+}
+
+/// The file changes from `old` to `new` under `prefix` (recursive; renames are D + A, a file
+/// whose content or mode changed is M, a file turned directory is D + A).
+fn diff_trees(
+    repo: &Repository,
+    old: Option<&Tree<'_>>,
+    new: Option<&Tree<'_>>,
+    prefix: &mut Vec<u8>,
+    out: &mut Vec<FileChange>,
+) -> Result<(), git2::Error> {
+    let old_len = old.map_or(0, Tree::len);
+    let new_len = new.map_or(0, Tree::len);
+    let (mut i, mut j) = (0, 0);
+    while i < old_len || j < new_len {
+        let o = old.filter(|_| i < old_len).and_then(|t| t.get(i));
+        let n = new.filter(|_| j < new_len).and_then(|t| t.get(j));
+        match (o, n) {
+            (Some(o), Some(n)) => match entry_order(&o, &n) {
+                std::cmp::Ordering::Less => {
+                    whole(repo, &o, ChangeKind::Deleted, prefix, out)?;
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    whole(repo, &n, ChangeKind::Added, prefix, out)?;
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if o.id() != n.id() || o.filemode() != n.filemode() {
+                        if is_tree(&o) {
+                            let (ot, nt) = (repo.find_tree(o.id())?, repo.find_tree(n.id())?);
+                            let len = prefix.len();
+                            prefix.extend_from_slice(o.name_bytes());
+                            prefix.push(b'/');
+                            let result = diff_trees(repo, Some(&ot), Some(&nt), prefix, out);
+                            prefix.truncate(len);
+                            result?;
+                        } else {
+                            push_change(prefix, n.name_bytes(), ChangeKind::Modified, out);
+                        }
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            },
+            (Some(o), None) => {
+                whole(repo, &o, ChangeKind::Deleted, prefix, out)?;
+                i += 1;
+            }
+            (None, Some(n)) => {
+                whole(repo, &n, ChangeKind::Added, prefix, out)?;
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    Ok(())
 }
 
 /// A git time as RFC 3339 in its own offset (`2024-01-02T12:00:25+02:00`), as sentry-cli sends

@@ -432,3 +432,54 @@ fn path_filters_match_git_log_with_history_simplification() {
     let want = git_log_paths(&r, &last, &["packages/ui"]);
     assert_eq!(ids(&got), want[..2].to_vec());
 }
+
+#[test]
+fn tree_walk_matches_git_on_tricky_changes() {
+    let mut r = Repo::new();
+    // Names around git's tree order: `a` the directory sorts as `a/`, after `a.b` and `a-b`.
+    r.write("a/x", "1\n");
+    r.write("a.b", "1\n");
+    r.write("a-b", "1\n");
+    r.write("a0", "1\n");
+    r.write("deep/er/still/file", "1\n");
+    r.write("f", "1\n");
+    r.write("g", "1\n");
+    let mut shas = vec![r.commit("root")];
+    // A file becomes a directory and a directory becomes a file.
+    std::fs::remove_file(r.path().join("f")).unwrap();
+    r.write("f/inside", "1\n");
+    std::fs::remove_dir_all(r.path().join("a")).unwrap();
+    r.write("a", "now a file\n");
+    shas.push(r.commit("swap kinds"));
+    // Executable bit only, a symlink replacing a file, a whole subtree deleted, one added.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let p = r.path().join("a.b");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::remove_file(r.path().join("g")).unwrap();
+        std::os::unix::fs::symlink("a0", r.path().join("g")).unwrap();
+    }
+    std::fs::remove_dir_all(r.path().join("deep")).unwrap();
+    r.write("new/one/two", "2\n");
+    r.write("a-b", "2\n");
+    shas.push(r.commit("modes, links, trees"));
+    let repo = r.open();
+    let got = collect_range(&repo, None, "HEAD", &RangeOptions::default()).unwrap();
+    assert_eq!(got.len(), 3);
+    for c in &got {
+        // git calls a type change T; Sentry has only A/M/D, so it is an M.
+        let want: Vec<String> = git_changes(&r, &c.id)
+            .into_iter()
+            .map(|l| l.replacen("T\t", "M\t", 1))
+            .collect();
+        let mut want = want;
+        want.sort();
+        assert_eq!(
+            our_changes(c),
+            want,
+            "commit {}",
+            c.message.as_deref().unwrap_or("")
+        );
+    }
+}

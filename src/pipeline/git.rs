@@ -17,6 +17,13 @@
 //! reaches `on: tag` policies; a tag pushed from it (pre-push) reaches `on: push` policies;
 //! in a bare repository every tag arrives by push, so it reaches `on: push` policies first
 //! and `on: tag` policies after.
+//!
+//! A tag seen by `pre-push` counts as pushed once every pre-push hook agreed (a user's hook
+//! that refuses the push stops ours from recording it). Git has no post-push hook and tags
+//! have no remote-tracking refs, so nothing local could confirm the push later; a push that
+//! fails after pre-push (network, rejected by the server) still makes the release, which the
+//! usual retry of the push would have made anyway. Where the server is a repository shiplog
+//! follows, its post-receive hook is the exact signal.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

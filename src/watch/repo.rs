@@ -27,6 +27,7 @@ use futures_util::future::BoxFuture;
 use notify_debouncer_full::notify::{self, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::spool::{self, Parsed};
 use crate::config::Config;
@@ -35,11 +36,11 @@ use crate::git;
 use crate::hooks::SPOOL_DIR;
 use crate::pipeline::git::{RefSeen, RefUpdated};
 use crate::pipeline::{Event, Pipeline, Submitted};
-use crate::schedule::Reconciler;
+use crate::schedule::{ReconcileJob, Reconciler};
 use crate::store::refs::{self, SnapshotRef};
 
 /// How long the watcher waits for a burst of file events to settle.
-pub const DEBOUNCE: Duration = Duration::from_millis(50);
+pub const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// A configured repository with a local path, opened once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,6 +395,44 @@ impl Reconciler for LocalReconciler {
             ))
         })
     }
+}
+
+/// Starts following the local repositories, in the order that loses nothing: the file
+/// watches are set up first (their events wait), every repository seen for the first time
+/// gets its baseline (before this returns, so before the daemon reports ready), then a task
+/// runs the start-up reconcile (every reconciler of `reconcile`) and after it reports what
+/// the watches saw until `stop`. A repository whose tags cannot be listed is an error; a
+/// watch that cannot be set up (inotify limits) is logged and left to scheduled reconcile.
+pub async fn start(
+    sync: RepoSync,
+    repos: Arc<Vec<LocalRepo>>,
+    reconcile: ReconcileJob,
+    mut stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, String> {
+    let watcher = match RepoWatcher::start(repos.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "repositories are not watched; changes are found by the scheduled reconcile");
+            None
+        }
+    };
+    for repo in repos.iter() {
+        sync.ensure_baseline(repo)
+            .await
+            .map_err(|e| format!("cannot list the tags of {}: {e}", repo.name))?;
+    }
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            outcome = reconcile.run_all() => match outcome {
+                Ok(summary) => tracing::info!("start-up {summary}"),
+                Err(e) => tracing::warn!(error = %e, "start-up reconcile failed"),
+            },
+            _ = stop.changed() => return,
+        }
+        if let Some(watcher) = watcher {
+            watcher.run(sync, stop).await;
+        }
+    }))
 }
 
 /// What a changed path means for a repository.

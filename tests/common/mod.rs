@@ -9,7 +9,7 @@
 pub mod events;
 pub mod github_fake;
 pub mod gitrepo;
-pub mod hookrepo;
+pub mod hook_repo;
 pub mod sentry_cli;
 
 use std::path::{Path, PathBuf};

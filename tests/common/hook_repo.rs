@@ -1,6 +1,6 @@
-//! Real git repositories for tests, driven through the `git` CLI with a fixed identity and
-//! increasing commit dates (so "newest first" is well defined), isolated from the user's and
-//! the system's git config.
+//! Real git repositories for the hook and tag tests, driven through the `git` CLI with a fixed
+//! identity and increasing commit dates (so "newest first" is well defined), isolated from the
+//! user's and the system's git config.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
