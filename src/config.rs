@@ -616,8 +616,9 @@ impl fmt::Display for JobKind {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// The largest request body accepted by JSON endpoints, in bytes or as `"1 MiB"`.
-    /// Default 1 MiB.
+    /// The largest request body accepted by JSON endpoints, in bytes or as `"8 MiB"`.
+    /// Default 8 MiB: a `set-commits --local` body carries every commit with its patch set
+    /// (roughly 400 bytes a commit), so 8 MiB holds about 20 000 commits.
     #[serde(deserialize_with = "size::bytes_usize")]
     pub max_json_body: usize,
     /// The largest request body accepted by upload endpoints (chunk uploads, envelopes), in
@@ -629,7 +630,7 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            max_json_body: 1024 * 1024,
+            max_json_body: 8 * 1024 * 1024,
             max_upload_body: 64 * 1024 * 1024,
         }
     }
@@ -1890,7 +1891,7 @@ mod tests {
         assert!(!config.artifacts.create_missing_release);
         assert_eq!(config.artifacts.max_file_size, 2 * 1024 * 1024 * 1024);
         assert_eq!(config.artifacts.max_request_size, 32 * 1024 * 1024);
-        assert_eq!(config.limits.max_json_body, 1024 * 1024);
+        assert_eq!(config.limits.max_json_body, 8 * 1024 * 1024);
         assert_eq!(config.limits.max_upload_body, 64 * 1024 * 1024);
         assert_eq!(config.schedules.len(), 1);
         assert_eq!(config.schedules[0].job, JobKind::Reconcile);

@@ -589,7 +589,7 @@ fn deploys_record_and_list() {
 #[test]
 fn oversized_body_is_413() {
     let d = Daemon::start();
-    let huge = "x".repeat(2 * 1024 * 1024);
+    let huge = "x".repeat(9 * 1024 * 1024);
     let (status, body) = d.api(
         "POST",
         "organizations/acme/releases/",
