@@ -7,6 +7,7 @@ mod common;
 use std::io::Write;
 
 use common::events::{self, Dsn, dsn, error_event, post_raw, send_and_find, send_event};
+use common::gitrepo::GitRepo;
 use common::{Daemon, stderr, stdout};
 use serde_json::{Value, json};
 
@@ -157,7 +158,7 @@ fn messages_group_by_template_and_every_auth_form_works() {
     assert_eq!(status, 200);
     let (status, body) = post_raw(
         &d,
-        &format!("/api/{}/store/", web.project_id),
+        &format!("/api/{}/store", web.project_id),
         serde_json::to_vec(&msg("legacy")).unwrap(),
         &[("X-Sentry-Auth", &auth)],
     );
@@ -644,6 +645,11 @@ fn issue_lists_filter_and_paginate() {
     );
     let second = list("?query=&per_page=4&cursor=4:1:0");
     assert_eq!(second.len(), 2);
+
+    // Quoted terms keep their spaces (versions may contain them).
+    send_event(&d, &web, &error_event("Spaced", "x", Some("big release")));
+    assert_eq!(list("?query=release:%22big%20release%22"), ["WEB-6"]);
+    assert_eq!(list("?query=release:nope").len(), 0);
 }
 
 #[test]
@@ -719,4 +725,287 @@ fn dsn_keys_exist_for_every_project_and_survive_restarts() {
     let (status, _) = send_event(&d, &mobile, &error_event("E", "m", None));
     assert_eq!(status, 200);
     assert_eq!(issue(&d, "MOBILE-1")["project"]["slug"], "mobile");
+}
+
+fn config_for(repo: &GitRepo) -> String {
+    format!(
+        "organization: acme
+projects:
+  - slug: web
+    name: Web
+  - slug: api
+repositories:
+  - name: acme/web
+    path: {}
+    projects: [web]
+    releases:
+      - on: none
+        initial_depth: 5
+",
+        repo.path_str()
+    )
+}
+
+fn set_refs(d: &Daemon, version: &str, commit: &str) {
+    let (status, body) = d.api(
+        "PUT",
+        &format!("organizations/acme/releases/{version}/"),
+        Some(json!({"refs": [{"repository": "acme/web", "commit": commit}]})),
+    );
+    assert_eq!(status, 200, "{body}\n{}", d.log());
+}
+
+/// The whole loop: an error shows up as WEB-1, a developer commits "Fixes WEB-1", the release
+/// that ships the commit resolves it, an event from an older release leaves it resolved, an
+/// event from a newer release reopens it as a regression.
+#[test]
+fn a_fixes_commit_resolves_the_issue_in_the_release_that_ships_it() {
+    let mut repo = GitRepo::new();
+    repo.write("app/billing/charge.py", "def charge(): pass\n");
+    repo.commit("Initial import");
+    repo.commits(2, "work");
+    let d = Daemon::start_with(&config_for(&repo));
+    let web = dsn(&d, "web");
+
+    // 1. The error shows up from release 1.0, which the event creates.
+    let first = send_and_find(
+        &d,
+        &web,
+        &error_event("TimeoutError", "charge took 31s", Some("1.0")),
+    );
+    assert_eq!(first["shortId"], "WEB-1");
+    set_refs(&d, "1.0", &repo.head());
+
+    // 2. The fix is committed. On its own (a feature branch, not released) it resolves
+    //    nothing; WEB-7 does not exist yet, which does not stop the link from being kept.
+    repo.write("app/billing/charge.py", "def charge(): retry()\n");
+    let fix = repo.commit("fix(billing): retry charges that time out\n\nFixes WEB-1, WEB-7");
+    repo.commit("docs: explain retries");
+    assert_eq!(issue(&d, "WEB-1")["status"], "unresolved");
+
+    // 3. Release 1.1 gets the commits since 1.0: WEB-1 is resolved in 1.1.
+    new_release(&d, "1.1");
+    set_refs(&d, "1.1", &repo.head());
+    let i = issue(&d, "WEB-1");
+    assert_eq!(i["status"], "resolved", "{i}");
+    assert_eq!(i["statusDetails"]["inRelease"], "1.1");
+    assert_eq!(i["statusDetails"]["actor"]["email"], "dev@acme.test");
+    let kinds: Vec<&str> = i["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "set_resolved_in_release",
+            "referenced_in_commit",
+            "first_seen"
+        ],
+        "{i}"
+    );
+    assert_eq!(i["activity"][1]["data"]["sha"], fix);
+    let (_, resolved) = d.api("GET", "organizations/acme/releases/1.1/resolved/", None);
+    let ids: Vec<&str> = resolved
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["shortId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["WEB-1"]);
+    assert_eq!(
+        d.count("SELECT count(*) FROM issue_commit_links WHERE short_id = 'WEB-7'"),
+        1
+    );
+
+    // The CLI shows it, and the release notes list the fix with its title and the unknown id.
+    let out = d.shiplog(&["releases", "info", "1.1"]);
+    assert!(
+        stdout(&out).contains("WEB-1  TimeoutError: charge took 31s"),
+        "{}",
+        stdout(&out)
+    );
+    let out = d.shiplog(&["releases", "notes", "1.1"]);
+    let md = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(md.starts_with("# 1.1\n"), "{md}");
+    assert!(
+        md.contains("## Bug fixes\n\n- **billing:** retry charges that time out `"),
+        "{md}"
+    );
+    assert!(md.contains("## Documentation\n\n- explain retries"), "{md}");
+    assert!(
+        md.contains("## Fixed issues\n\n- WEB-1: TimeoutError: charge took 31s\n- WEB-7\n"),
+        "{md}"
+    );
+    assert!(md.contains("## Authors\n\n- Dev One (2 commits)"), "{md}");
+    let out = d.shiplog(&["releases", "notes", "1.1", "--format", "json"]);
+    let notes: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(notes["sections"][0]["type"], "fix");
+    assert_eq!(
+        notes["fixedIssues"][1],
+        json!({"shortId": "WEB-7", "title": null, "known": false, "status": null})
+    );
+
+    // 4. An event from the older release: still resolved.
+    send_event(
+        &d,
+        &web,
+        &error_event("TimeoutError", "charge took 45s", Some("1.0")),
+    );
+    let i = issue(&d, "WEB-1");
+    assert_eq!(
+        (i["status"].as_str(), i["count"].as_str()),
+        (Some("resolved"), Some("2"))
+    );
+
+    // Setting 1.1's commits again (as reconcile may) changes nothing.
+    set_refs(&d, "1.1", &repo.head());
+    assert_eq!(
+        d.count("SELECT count(*) FROM activities WHERE type = 13"),
+        1
+    );
+
+    // 5. An event from a newer release: regressed.
+    send_event(
+        &d,
+        &web,
+        &error_event("TimeoutError", "charge took 60s", Some("1.2")),
+    );
+    let i = issue(&d, "WEB-1");
+    assert_eq!(i["status"], "unresolved");
+    assert_eq!(i["substatus"], "regressed");
+    assert_eq!(i["activity"][0]["type"], "set_regression");
+    assert_eq!(i["activity"][0]["data"]["version"], "1.2");
+    // Re-setting 1.1's commits does not undo the regression.
+    set_refs(&d, "1.1", &repo.head());
+    assert_eq!(issue(&d, "WEB-1")["substatus"], "regressed");
+
+    // The same commit in a later release (a hotfix built from it) resolves it again there.
+    new_release(&d, "1.2.1");
+    let (status, body) = d.api(
+        "PUT",
+        "organizations/acme/releases/1.2.1/",
+        Some(json!({"refs": [{"repository": "acme/web", "commit": repo.head(), "previousCommit": format!("{fix}~1")}]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(issue(&d, "WEB-1")["statusDetails"]["inRelease"], "1.2.1");
+}
+
+#[test]
+fn an_edited_message_drops_its_stale_links() {
+    let mut repo = GitRepo::new();
+    repo.commit("Initial import");
+    let d = Daemon::start_with(&config_for(&repo));
+    let web = dsn(&d, "web");
+    send_and_find(&d, &web, &error_event("E", "x", Some("1.0")));
+    send_and_find(&d, &web, &error_event("F", "y", Some("1.0")));
+    new_release(&d, "2.0");
+    let commit = |message: &str| {
+        json!({"id": "a".repeat(40), "repository": "acme/web", "message": message,
+               "author_name": "Dev", "author_email": "dev@acme.test",
+               "timestamp": "2024-01-01T00:00:00Z"})
+    };
+    let put_commits = |c: Value| {
+        let (status, body) = d.api(
+            "PUT",
+            "organizations/acme/releases/2.0/",
+            Some(json!({"commits": [c]})),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    put_commits(commit("Fixes WEB-1"));
+    assert_eq!(issue(&d, "WEB-1")["status"], "resolved");
+    put_commits(commit("Fixes WEB-2 (the other one)"));
+    assert_eq!(issue(&d, "WEB-2")["status"], "resolved");
+    let links: Vec<String> = {
+        let db = d.db();
+        let mut stmt = db
+            .prepare("SELECT short_id FROM issue_commit_links ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(links, ["WEB-2"]);
+}
+
+#[test]
+fn suspect_commits_are_the_recent_commits_that_touched_the_stack_frames() {
+    let mut repo = GitRepo::new();
+    repo.write("README.md", "web\n");
+    repo.commit("Initial import");
+    repo.write("app/main.py", "main\n");
+    repo.commit_as("Dev One", "one@acme.test", "feat: main entry point");
+    repo.write("app/billing/charge.py", "charge\n");
+    repo.commit_as("Dev Two", "two@acme.test", "feat(billing): charge cards");
+    repo.write("lib/charge.py", "other\n");
+    repo.commit_as(
+        "Dev Three",
+        "three@acme.test",
+        "chore: vendored charge helper",
+    );
+    let d = Daemon::start_with(&config_for(&repo));
+    let web = dsn(&d, "web");
+
+    // No release yet: nothing to suspect.
+    let plain = error_event("E", "no release", None);
+    send_event(&d, &web, &plain);
+    let path = |id: &Value| {
+        format!(
+            "projects/acme/web/events/{}/committers/",
+            id.as_str().unwrap()
+        )
+    };
+    let (status, body) = d.api("GET", &path(&plain["event_id"]), None);
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("Release not found"))
+    );
+
+    let event = error_event("KeyError", "card", Some("1.0"));
+    send_event(&d, &web, &event);
+    let (status, body) = d.api("GET", &path(&event["event_id"]), None);
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("No Commits found for Release"))
+    );
+
+    set_refs(&d, "1.0", &repo.head());
+    let (status, body) = d.api("GET", &path(&event["event_id"]), None);
+    assert_eq!(status, 200, "{body}");
+    let authors: Vec<&str> = body["committers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["author"]["email"].as_str().unwrap())
+        .collect();
+    // main.py is the outer frame (5 points), charge.py the inner one (4); Sentry sorts
+    // ascending. lib/charge.py shares only the file name with a frame and is no match.
+    assert_eq!(authors, ["two@acme.test", "one@acme.test"]);
+    assert_eq!(body["committers"][0]["commits"][0]["score"], 3);
+    assert_eq!(body["committers"][1]["commits"][0]["score"], 2);
+
+    let out = d.shiplog(&["issues", "show", "WEB-2"]);
+    let text = stdout(&out);
+    assert!(text.contains("Suspect commits:"), "{text}");
+    let one = text
+        .find("feat: main entry point  (Dev One)")
+        .expect("Dev One listed");
+    let two = text
+        .find("feat(billing): charge cards  (Dev Two)")
+        .expect("Dev Two listed");
+    assert!(one < two, "strongest suspect first:\n{text}");
+
+    let (status, body) = d.api(
+        "GET",
+        "projects/acme/web/events/0123456789abcdef0123456789abcdef/committers/",
+        None,
+    );
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("Event not found"))
+    );
 }

@@ -1,6 +1,8 @@
-//! The real, unmodified `sentry-cli send-event` against a real daemon: its envelope creates
-//! an issue, the DSN from `shiplog projects dsn` authenticates it (sentry-cli sends no bearer
-//! token for events), and the resolution and regression rules apply to its events.
+//! The real, unmodified `sentry-cli` against a real daemon, for the whole issue loop:
+//! `send-event` creates an issue (authenticated by the DSN from `shiplog projects dsn` alone:
+//! sentry-cli sends no bearer token for events), a "Fixes WEB-1" commit in a real repository
+//! is shipped with `releases set-commits --local`, which resolves the issue in that release,
+//! and further events from older and newer releases keep it resolved or regress it.
 
 mod common;
 
@@ -8,9 +10,10 @@ use std::path::Path;
 use std::process::Output;
 
 use common::events::dsn;
+use common::gitrepo::GitRepo;
 use common::sentry_cli::{require_sentry_cli, sentry_cli_command};
 use common::{Daemon, stderr, stdout};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn send_event(bin: &Path, d: &Daemon, dsn: &str, args: &[&str]) -> Output {
     // No token at all: send-event authenticates with the DSN alone.
@@ -42,6 +45,22 @@ trait Tap: Sized {
 }
 impl Tap for Output {}
 
+fn ok(bin: &Path, d: &Daemon, cwd: &Path, args: &[&str]) -> String {
+    let out = sentry_cli_command(bin, "http://127.0.0.1:9", &d.token)
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("run sentry-cli");
+    assert!(
+        out.status.success(),
+        "sentry-cli {args:?} failed:\n{}\n{}\n--- daemon log ---\n{}",
+        stdout(&out),
+        stderr(&out),
+        d.log()
+    );
+    stdout(&out)
+}
+
 fn issue(d: &Daemon, id: &str) -> Value {
     let (status, v) = d.api("GET", &format!("organizations/acme/issues/{id}/"), None);
     assert_eq!(status, 200, "{v}");
@@ -55,7 +74,25 @@ fn sentry_cli_send_event_creates_resolves_and_regresses_an_issue() {
     else {
         return;
     };
-    let d = Daemon::start();
+    let repo = GitRepo::new();
+    repo.git(&["remote", "add", "origin", "git@github.com:acme/web.git"]);
+    let mut repo = repo;
+    repo.commit("Initial import");
+    repo.commits(2, "work");
+    let d = Daemon::start_with(&format!(
+        "organization: acme
+projects:
+  - slug: web
+repositories:
+  - name: acme/web
+    path: {}
+    url: https://github.com/acme/web
+    projects: [web]
+    releases:
+      - on: none
+",
+        repo.path_str()
+    ));
     let web = dsn(&d, "web");
 
     let out = send_event(
@@ -112,16 +149,33 @@ fn sentry_cli_send_event_creates_resolves_and_regresses_an_issue() {
     assert!(out.status.success());
     assert_eq!(issue(&d, "WEB-1")["count"], "2");
 
-    // Resolved in 1.1: an event from 1.0 keeps it resolved, one from 1.2 regresses it.
-    let (status, _) = d.api(
-        "POST",
-        "organizations/acme/releases/",
-        Some(json!({"version": "1.1", "projects": ["web"]})),
+    // The fix is committed and shipped in 1.1, with sentry-cli's own set-commits --local.
+    ok(
+        &bin,
+        &d,
+        repo.path(),
+        &["releases", "-p", "web", "set-commits", "1.0", "--local"],
     );
-    assert_eq!(status, 201);
-    let out = d.shiplog(&["issues", "resolve", "WEB-1", "--in-release", "1.1"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    repo.write("app/payments.py", "def pay(): retry()\n");
+    repo.commit("fix(payments): retry failed orders\n\nFixes WEB-1");
+    assert_eq!(issue(&d, "WEB-1")["status"], "unresolved");
+    ok(
+        &bin,
+        &d,
+        repo.path(),
+        &["releases", "-p", "web", "new", "1.1"],
+    );
+    ok(
+        &bin,
+        &d,
+        repo.path(),
+        &["releases", "-p", "web", "set-commits", "1.1", "--local"],
+    );
+    let i = issue(&d, "WEB-1");
+    assert_eq!(i["status"], "resolved", "{i}");
+    assert_eq!(i["statusDetails"]["inRelease"], "1.1");
 
+    // An event from 1.0 keeps it resolved, one from 1.2 regresses it.
     let out = send_event(
         &bin,
         &d,

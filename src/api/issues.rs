@@ -365,3 +365,39 @@ pub async fn release_notes(
         .await?;
     Ok(Json(body))
 }
+
+/// `GET /projects/{org}/{project}/events/{event_id}/committers/`: Sentry's suspect
+/// committers of an event, `{"committers": [{"author", "commits": [.. "score"]}]}`.
+pub async fn committers(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org_slug, project_slug, event_id)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let list = state
+        .store
+        .read(move |conn| {
+            let org = auth.org(conn, &org_slug)?;
+            let project = crate::store::orgs::project_by_slug(conn, org.id, &project_slug)?
+                .ok_or_else(|| CoreError::NotFound("Project not found".into()))?;
+            issue::event_committers(conn, &org, &project, &event_id)
+        })
+        .await?;
+    let committers: Vec<Value> = list
+        .iter()
+        .map(|c| {
+            json!({
+                "author": {"name": c.author_name, "email": c.author_email},
+                "commits": c.commits.iter().map(|(commit, score)| json!({
+                    "id": commit.key,
+                    "message": commit.message,
+                    "dateCreated": commit.date_added,
+                    "repository": {"name": commit.repository},
+                    "author": {"name": commit.author_name, "email": commit.author_email},
+                    "score": score,
+                    "suspectCommitType": "via stack trace",
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "committers": committers })))
+}

@@ -135,15 +135,6 @@ pub fn router(state: AppState) -> Router {
             get(github::deliveries),
         )
         .route("/organizations/{org}/github/hooks/", get(github::hooks))
-        .route(
-            "/organizations/{org}/releases/{version}/commits/",
-            get(commits::list),
-        )
-        .route(
-            "/organizations/{org}/releases/{version}/previous-with-commits/",
-            get(commits::previous_with_commits),
-        )
-        .route("/organizations/{org}/repos/", get(commits::repos))
         .route("/organizations/{org}/issues/", get(issues::list))
         .route(
             "/organizations/{org}/issues/{id}/",
@@ -161,6 +152,19 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{org}/releases/{version}/notes/",
             get(issues::release_notes),
         )
+        .route(
+            "/projects/{org}/{project}/events/{event_id}/committers/",
+            get(issues::committers),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/commits/",
+            get(commits::list),
+        )
+        .route(
+            "/organizations/{org}/releases/{version}/previous-with-commits/",
+            get(commits::previous_with_commits),
+        )
+        .route("/organizations/{org}/repos/", get(commits::repos))
         .layer(DefaultBodyLimit::max(state.max_json_body));
     Router::new()
         .route("/healthz", get(meta::healthz))
@@ -175,7 +179,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/0", api)
         // Sentry's ingest endpoints: DSN-key auth, outside /api/0/ (api::ingest).
         .route("/api/{project_id}/envelope/", post(ingest::envelope))
+        .route("/api/{project_id}/envelope", post(ingest::envelope))
         .route("/api/{project_id}/store/", post(ingest::store))
+        .route("/api/{project_id}/store", post(ingest::store))
         .fallback(error::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())

@@ -151,6 +151,7 @@ pub async fn run(config: &Config, args: &IssuesArgs) -> Result<ExitCode, CliErro
                 return output::json(&issue).map(|_| ExitCode::SUCCESS);
             }
             print_issue(&issue)?;
+            print_suspects(&client, &issue).await?;
         }
         IssuesCommand::Resolve {
             id,
@@ -334,4 +335,59 @@ pub async fn print_notes(
     }
     let text = crate::core::notes::markdown(&notes);
     output::line(text.trim_end())
+}
+
+/// Prints the suspect commits of an issue's newest event, when shiplog can tell.
+async fn print_suspects(client: &Client, issue: &Value) -> Result<(), CliError> {
+    let id = output::text(issue, "id");
+    let events = client
+        .get(&format!(
+            "organizations/{}/issues/{}/events/",
+            segment(&client.org),
+            segment(&id)
+        ))
+        .await?;
+    let Some(event_id) = events
+        .get(0)
+        .and_then(|e| e.get("eventID"))
+        .and_then(Value::as_str)
+    else {
+        return Ok(());
+    };
+    let project = output::text(&issue["project"], "slug");
+    let path = format!(
+        "projects/{}/{}/events/{}/committers/",
+        segment(&client.org),
+        segment(&project),
+        segment(event_id)
+    );
+    // No first release, or no commits in it: nothing to suspect, which is not an error here.
+    let Ok(found) = client.get(&path).await else {
+        return Ok(());
+    };
+    let committers = found["committers"].as_array().cloned().unwrap_or_default();
+    if committers.is_empty() {
+        return Ok(());
+    }
+    output::line("")?;
+    output::line("Suspect commits:")?;
+    // Sentry lists the strongest suspect last; show it first.
+    for c in committers.iter().rev() {
+        let who = c["author"]["name"]
+            .as_str()
+            .or(c["author"]["email"].as_str())
+            .unwrap_or("?");
+        for commit in c["commits"].as_array().cloned().unwrap_or_default() {
+            let sha = commit["id"].as_str().unwrap_or("");
+            let title = commit["message"]
+                .as_str()
+                .and_then(|m| m.lines().next())
+                .unwrap_or("");
+            output::line(&format!(
+                "  {}  {title}  ({who})",
+                &sha[..sha.len().min(12)]
+            ))?;
+        }
+    }
+    Ok(())
 }

@@ -209,6 +209,7 @@ pub fn set_commits(
     for (repository_id, commit_id) in heads {
         commits::insert_head_commit_if_absent(tx, release.id, repository_id, commit_id)?;
     }
+    super::issue::on_release_commits(tx, org, release)?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@
 //!    unresolve / ignore; [`clear_expired_resolutions`] turns pending next-release
 //!    resolutions into resolutions in a release when a newer release is created.
 //! 5. An event of a resolved issue from a release newer than the resolving one reopens it
-//!    as regressed ([`GroupResolution.has_resolution`] order: semver when both versions parse,
+//!    as regressed (`GroupResolution.has_resolution` order: semver when both versions parse,
 //!    else the release dates); an event from an older release leaves it resolved.
 //!
 //! Two deliberate differences from Sentry, both because shiplog applies events one at a time
@@ -325,14 +325,20 @@ pub fn follows_semver(
     release_version: Option<&str>,
 ) -> Result<bool, CoreError> {
     let flags = store::recent_semver_flags(conn, project_id)?;
-    let follows = match flags.len() {
+    Ok(semver_scheme(&flags)
+        && release_version.is_none_or(|v| v.contains('@') && version::semver_columns(v).is_some()))
+}
+
+/// Sentry's rule on the last (up to 10) releases, newest first, each flagged semver or not:
+/// with 2 or fewer the newest must be semver; with fewer than 10 any of the newest 3; with
+/// 10, any of the newest 3 and at least 3 in all.
+fn semver_scheme(flags: &[bool]) -> bool {
+    match flags.len() {
         0 => false,
         1 | 2 => flags[0],
         n if n < 10 => flags.iter().take(3).any(|f| *f),
         _ => flags.iter().take(3).any(|f| *f) && flags.iter().filter(|f| **f).count() >= 3,
-    };
-    Ok(follows
-        && release_version.is_none_or(|v| v.contains('@') && version::semver_columns(v).is_some()))
+    }
 }
 
 /// Sentry's `GroupResolution.has_resolution`: does the resolution cover an event from this
@@ -830,10 +836,10 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
         ..Default::default()
     };
     let query = req.query.clone().unwrap_or_else(|| "is:unresolved".into());
-    let mut free = Vec::new();
-    for token in query.split_whitespace() {
+    let mut free: Vec<String> = Vec::new();
+    for token in tokenize(&query) {
         let (key, value) = match token.split_once(':') {
-            Some((k, v)) => (k, v.trim_matches('"')),
+            Some((k, v)) => (k, v),
             None => {
                 free.push(token);
                 continue;
@@ -868,7 +874,7 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
                     store::release_order_by_version(conn, org.id, value)?.map_or(-1, |r| r.id),
                 );
             }
-            _ => free.push(token),
+            _ => free.push(token.clone()),
         }
     }
     if !free.is_empty() {
@@ -918,6 +924,29 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
     })
 }
 
+/// Splits a search on whitespace, keeping double-quoted runs together (quotes removed), so
+/// `release:"my release"` is one term.
+fn tokenize(query: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in query.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    tokens
+}
+
 /// The issues resolved in a release (Sentry's issues-resolved-in-release endpoint).
 pub fn resolved_in_release(
     conn: &Connection,
@@ -943,4 +972,269 @@ pub fn dsn(conn: &Connection, project: &Project, public_url: &str) -> Result<Str
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let host = rest.split('/').next().unwrap_or(rest);
     Ok(format!("{scheme}://{key}@{host}/{}", project.id))
+}
+
+// ------------------------------------------------------------------------------------------
+// Suspect commits
+
+/// One suspect author with their commits and each commit's path-match score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committer {
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub commits: Vec<(store::CommitInfo, usize)>,
+}
+
+/// Sentry's event file committers (§9.1) for one event of a project: the authors of the
+/// commits, in the issue's first release and the 4 releases before it, that touched the files
+/// of the event's stack frames.
+pub fn event_committers(
+    conn: &Connection,
+    org: &Org,
+    project: &Project,
+    event_id: &str,
+) -> Result<Vec<Committer>, CoreError> {
+    use crate::model::suspects;
+    let event_id = normalize_event_id(event_id)
+        .ok_or_else(|| CoreError::NotFound("Event not found".into()))?;
+    let (issue_id, frames, platform) = store::event_frames(conn, project.id, &event_id)?
+        .ok_or_else(|| CoreError::NotFound("Event not found".into()))?;
+    let issue = store::by_id(conn, org.id, issue_id)?
+        .ok_or_else(|| CoreError::NotFound("Issue not found".into()))?;
+    let first = issue
+        .first_release_id
+        .ok_or_else(|| CoreError::NotFound("Release not found".into()))?;
+    let releases = store::previous_releases(conn, project.id, first, 5)?;
+    if releases.is_empty() {
+        return Err(CoreError::NotFound("Release not found".into()));
+    }
+    if !store::releases_have_commits(conn, &releases)? {
+        return Err(CoreError::NotFound("No Commits found for Release".into()));
+    }
+    let frames: Vec<crate::model::event::Frame> = serde_json::from_str(&frames).unwrap_or_default();
+    let chosen = suspects::app_frames(&frames);
+    let paths: Vec<Option<String>> = chosen
+        .iter()
+        .map(|f| suspects::frame_path(f, platform.as_deref()))
+        .collect();
+    let distinct: Vec<String> = {
+        let mut d: Vec<String> = Vec::new();
+        for p in paths.iter().flatten() {
+            if !d.contains(p) {
+                d.push(p.clone());
+            }
+        }
+        d
+    };
+    let changes = store::matching_file_changes(conn, &releases, &suspects::file_names(&distinct))?;
+    let frame_matches: Vec<Vec<(i64, usize)>> = paths
+        .iter()
+        .map(|p| match p {
+            Some(p) => suspects::match_commits_path(&changes, p),
+            None => Vec::new(),
+        })
+        .collect();
+    let mut ids: Vec<i64> = frame_matches.iter().flatten().map(|(c, _)| *c).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let infos = store::commit_infos(conn, &ids)?;
+    let author_of: std::collections::HashMap<i64, i64> = infos
+        .iter()
+        .filter_map(|c| c.author_id.map(|a| (c.id, a)))
+        .collect();
+    Ok(suspects::committers(&frame_matches, &author_of)
+        .into_iter()
+        .map(|(_, commits)| {
+            let commits: Vec<(store::CommitInfo, usize)> = commits
+                .into_iter()
+                .filter_map(|(id, score)| {
+                    infos
+                        .iter()
+                        .find(|c| c.id == id)
+                        .map(|c| (c.clone(), score))
+                })
+                .collect();
+            let first = commits.first().map(|(c, _)| c.clone());
+            Committer {
+                author_name: first.as_ref().and_then(|c| c.author_name.clone()),
+                author_email: first.and_then(|c| c.author_email),
+                commits,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::model::commit::CommitData;
+    use crate::store::{Store, orgs, repos};
+
+    fn seeded() -> (tempfile::TempDir, Store, Org, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let (org, project) = store
+            .write_blocking(|tx| {
+                let org = orgs::ensure_org(tx, "acme", "2024-01-01T00:00:00.000000Z")?;
+                let p = orgs::upsert_project(
+                    tx,
+                    org.id,
+                    "web",
+                    "Web",
+                    None,
+                    "2024-01-01T00:00:00.000000Z",
+                )?;
+                Ok::<_, CoreError>((org, p))
+            })
+            .unwrap();
+        (dir, store, org, project)
+    }
+
+    fn commit(id: char, message: &str) -> CommitData {
+        CommitData {
+            id: id.to_string().repeat(40),
+            repository: Some("acme/web".into()),
+            message: Some(message.into()),
+            author_name: Some("Dev".into()),
+            author_email: Some("dev@acme.test".into()),
+            timestamp: Some("2024-01-02T10:00:00Z".into()),
+            patch_set: Vec::new(),
+        }
+    }
+
+    /// A commit recorded without a release (a post-commit hook, a GitHub push) links the
+    /// issue and logs REFERENCED_IN_COMMIT, but resolves only when a release ships it.
+    #[test]
+    fn a_recorded_commit_links_but_only_a_release_resolves() {
+        let (_dir, store, org, project) = seeded();
+        let event: Map<String, Value> =
+            serde_json::from_value(json!({"message": "boom", "release": "1.0"})).unwrap();
+        let (o, p) = (org.clone(), project.clone());
+        let ingested = store
+            .write_blocking(move |tx| ingest_event(tx, &o, &p, &event, None, Utc::now()))
+            .unwrap();
+        assert_eq!(ingested.short_id, "WEB-1");
+
+        let o = org.clone();
+        store
+            .write_blocking(move |tx| {
+                let repo =
+                    repos::get_or_create(tx, o.id, "acme/web", "2024-01-01T00:00:00.000000Z")?;
+                let ids = crate::core::commit::record_commits(
+                    tx,
+                    &o,
+                    &repo,
+                    &[
+                        commit('a', "Fix the thing\n\nFixes WEB-1"),
+                        commit('b', "unrelated"),
+                    ],
+                )?;
+                link_commits(tx, &o, &ids)?;
+                // Linking again is idempotent.
+                link_commits(tx, &o, &ids)
+            })
+            .unwrap();
+        let (status, referenced, links) = store
+            .read_blocking(|c| {
+                let status: i64 = c.query_row("SELECT status FROM issues", [], |r| r.get(0))?;
+                let referenced: i64 = c.query_row(
+                    "SELECT count(*) FROM activities WHERE type = 28 AND issue_id = 1",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let links: i64 =
+                    c.query_row("SELECT count(*) FROM issue_commit_links", [], |r| r.get(0))?;
+                Ok::<_, CoreError>((status, referenced, links))
+            })
+            .unwrap();
+        assert_eq!((status, referenced, links), (STATUS_UNRESOLVED, 1, 1));
+
+        let o = org.clone();
+        let resolved = store
+            .write_blocking(move |tx| {
+                let up = release::upsert(
+                    tx,
+                    &o,
+                    &CreateRelease {
+                        version: "1.1".into(),
+                        projects: vec![ProjectRef::Slug("web".into())],
+                        ..Default::default()
+                    },
+                    &super::super::now(),
+                )?;
+                crate::core::commit::set_commits(
+                    tx,
+                    &o,
+                    &up.release,
+                    &[commit('a', "Fix the thing\n\nFixes WEB-1")],
+                )?;
+                let issue = find(tx, &o, "WEB-1")?;
+                Ok::<_, CoreError>((issue.status, store::resolution_of(tx, issue.id)?))
+            })
+            .unwrap();
+        assert_eq!(resolved.0, STATUS_RESOLVED);
+        let res = resolved.1.unwrap();
+        assert_eq!(
+            (res.release_version.as_str(), res.ty, res.status),
+            ("1.1", Some(RES_IN_RELEASE), RES_RESOLVED)
+        );
+        assert_eq!(res.actor.as_deref(), Some("dev@acme.test"));
+    }
+
+    #[test]
+    fn semver_scheme_follows_sentrys_thresholds() {
+        let (t, f) = (true, false);
+        assert!(!semver_scheme(&[]));
+        assert!(semver_scheme(&[t]));
+        assert!(!semver_scheme(&[f, t]));
+        assert!(semver_scheme(&[f, f, t, f, f]));
+        assert!(!semver_scheme(&[f, f, f, t, t, t]));
+        assert!(semver_scheme(&[f, f, t, f, f, f, f, f, t, t]));
+        assert!(!semver_scheme(&[f, f, t, f, f, f, f, f, f, t]));
+    }
+
+    #[test]
+    fn semver_comparison_needs_two_semver_versions_and_no_hashes() {
+        assert_eq!(semver_cmp("1.2", "1.10"), Some(Ordering::Less));
+        assert_eq!(
+            semver_cmp("web@2.0.0", "web@1.9.9"),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(semver_cmp("alpha", "1.0"), None);
+        assert_eq!(semver_cmp("a86d127c4b2f", "1.0"), None);
+    }
+
+    #[test]
+    fn large_payloads_are_stored_trimmed() {
+        let small: Map<String, Value> =
+            serde_json::from_value(json!({"event_id": "a", "message": "m"})).unwrap();
+        assert_eq!(
+            stored_payload(&small),
+            Value::Object(small.clone()).to_string()
+        );
+
+        let crumbs: Vec<Value> = (0..5000)
+            .map(|i| json!({"message": format!("crumb {i}")}))
+            .collect();
+        let big: Map<String, Value> = serde_json::from_value(json!({
+            "event_id": "a", "message": "m", "breadcrumbs": {"values": crumbs},
+            "exception": {"values": [{"type": "E", "value": "v"}]},
+        }))
+        .unwrap();
+        let stored: Value = serde_json::from_str(&stored_payload(&big)).unwrap();
+        assert_eq!(stored["_shiplog_trimmed"], true);
+        assert!(stored.get("breadcrumbs").is_none());
+        assert_eq!(stored["exception"]["values"][0]["type"], "E");
+
+        let huge: Map<String, Value> = serde_json::from_value(json!({
+            "event_id": "a", "message": "m", "tags": {"blob": "x".repeat(100_000)},
+        }))
+        .unwrap();
+        let stored: Value = serde_json::from_str(&stored_payload(&huge)).unwrap();
+        assert_eq!(
+            stored,
+            json!({"event_id": "a", "message": "m", "_shiplog_trimmed": true})
+        );
+    }
 }

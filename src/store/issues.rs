@@ -1130,3 +1130,143 @@ pub fn project_slug_exists(conn: &Connection, org_id: i64, slug: &str) -> Result
         .optional()?
         .is_some())
 }
+
+// ------------------------------------------------------------------------------------------
+// Suspect commits
+
+/// Sentry's `get_previous_releases`: up to `limit` releases of the project ordered at or
+/// before `release_id` by `COALESCE(date_released, date_added)`, newest first, the release
+/// itself included; only the 100 highest release ids up to it are considered.
+pub fn previous_releases(
+    conn: &Connection,
+    project_id: i64,
+    release_id: i64,
+    limit: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "WITH cand AS (
+             SELECT r.id, COALESCE(r.date_released, r.date_added) AS d FROM releases r
+             JOIN release_projects rp ON rp.release_id = r.id AND rp.project_id = ?1
+             WHERE r.id <= ?2 ORDER BY r.id DESC LIMIT 100)
+         SELECT id FROM cand
+         WHERE d <= (SELECT COALESCE(date_released, date_added) FROM releases WHERE id = ?2)
+         ORDER BY d DESC, id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![project_id, release_id, limit as i64], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether any of these releases has commits.
+pub fn releases_have_commits(conn: &Connection, release_ids: &[i64]) -> Result<bool, StoreError> {
+    if release_ids.is_empty() {
+        return Ok(false);
+    }
+    let marks = vec!["?"; release_ids.len()].join(", ");
+    let sql = format!("SELECT 1 FROM release_commits WHERE release_id IN ({marks}) LIMIT 1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(release_ids.iter()), |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// `(commit id, filename)` of the file changes of these releases' commits whose file name
+/// ends with one of `names`, case-insensitively (Sentry's `filename__iendswith`).
+pub fn matching_file_changes(
+    conn: &Connection,
+    release_ids: &[i64],
+    names: &[String],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    if release_ids.is_empty() || names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args: Vec<SqlValue> = release_ids
+        .iter()
+        .map(|id| SqlValue::Integer(*id))
+        .collect();
+    let releases = (1..=release_ids.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut likes = Vec::new();
+    for n in names {
+        args.push(SqlValue::Text(format!(
+            "%{}",
+            escape_like(&n.to_lowercase())
+        )));
+        likes.push(format!(
+            "lower(f.filename) LIKE ?{} ESCAPE '\\'",
+            args.len()
+        ));
+    }
+    let sql = format!(
+        "SELECT DISTINCT f.commit_id, f.filename FROM commit_file_changes f
+         WHERE f.commit_id IN (SELECT commit_id FROM release_commits WHERE release_id IN ({releases}))
+           AND ({})
+         ORDER BY f.commit_id, f.filename",
+        likes.join(" OR ")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A commit as suspect-commit answers show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitInfo {
+    pub id: i64,
+    pub key: String,
+    pub message: Option<String>,
+    pub date_added: String,
+    pub repository: String,
+    pub author_id: Option<i64>,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+}
+
+pub fn commit_infos(conn: &Connection, ids: &[i64]) -> Result<Vec<CommitInfo>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.key, c.message, c.date_added, r.name, c.author_id, a.name, a.email
+         FROM commits c JOIN repositories r ON r.id = c.repository_id
+         LEFT JOIN commit_authors a ON a.id = c.author_id WHERE c.id = ?1",
+    )?;
+    for id in ids {
+        if let Some(c) = stmt
+            .query_row([id], |r| {
+                Ok(CommitInfo {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    message: r.get(2)?,
+                    date_added: r.get(3)?,
+                    repository: r.get(4)?,
+                    author_id: r.get(5)?,
+                    author_name: r.get(6)?,
+                    author_email: r.get(7)?,
+                })
+            })
+            .optional()?
+        {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// The issue, frames and platform of a project's event.
+pub fn event_frames(
+    conn: &Connection,
+    project_id: i64,
+    event_id: &str,
+) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT issue_id, frames, platform FROM events WHERE project_id = ?1 AND event_id = ?2",
+        )?
+        .query_row(params![project_id, event_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?)
+}
