@@ -19,6 +19,7 @@ fn client(fake: &FakeGithub) -> GithubClient {
         webhook_secret: None,
         token: Some(TOKEN.into()),
         api_url: fake.url.clone(),
+        ..Default::default()
     })
     .unwrap()
     .with_retry(RetryPolicy {

@@ -312,6 +312,68 @@ fn every_example_payload_is_applied() {
     assert!(text.contains("release 0.0.1 finalized"), "{text}");
     let out = d.shiplog(&["github", "hooks"]);
     assert!(common::stdout(&out).contains("109948940"));
+    // Publishing notes to GitHub is off by default.
+    assert!(fake.requests_to("/releases/").is_empty());
+}
+
+#[test]
+fn release_notes_are_published_to_the_github_release_when_enabled() {
+    let fake = FakeGithub::start();
+    seed(&fake);
+    fake.add_release(HELLO, 17372790, "0.0.1", "Hand-written intro.");
+    let config = config(&fake, "schedules: []\n").replace(
+        &format!("  api_url: {}\n", fake.url),
+        &format!(
+            "  api_url: {}\n  publish_release_notes: true\n  token: ghp_notes\n",
+            fake.url
+        ),
+    );
+    let d = Daemon::start_with(&config);
+    assert_eq!(
+        post(&d, "release", "rel", &fixture("release-published.json")),
+        202
+    );
+    drained(&d);
+    let (o, detail) = outcome(&d, "rel");
+    assert_eq!(o, "applied");
+    assert!(
+        detail.contains("release notes published to GitHub"),
+        "{detail}"
+    );
+    let body = fake.release_body(HELLO, 17372790).unwrap();
+    assert!(
+        body.starts_with("Hand-written intro.\n\n<!-- shiplog:release-notes -->\n# 0.0.1"),
+        "{body}"
+    );
+    assert!(body.contains("Initial commit"), "{body}");
+    assert!(body.ends_with("<!-- /shiplog:release-notes -->"), "{body}");
+    let patches: Vec<_> = fake
+        .requests_to("/releases/17372790")
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(
+        patches[0].authorization.as_deref(),
+        Some("Bearer ghp_notes")
+    );
+    // Redelivered: the notes block is replaced, not added twice.
+    assert_eq!(
+        post(
+            &d,
+            "release",
+            "rel-again",
+            &fixture("release-published.json")
+        ),
+        202
+    );
+    drained(&d);
+    let again = fake.release_body(HELLO, 17372790).unwrap();
+    assert_eq!(
+        again.matches("<!-- shiplog:release-notes -->").count(),
+        1,
+        "{again}"
+    );
 }
 
 #[test]

@@ -315,12 +315,26 @@ impl GithubClient {
         &self,
         url: &str,
     ) -> Result<(T, Option<String>), GithubError> {
+        self.request(url, None).await
+    }
+
+    /// [`GithubClient::get`], or a PATCH of `patch` when given (PATCHes are idempotent, so
+    /// they are retried the same way).
+    async fn request<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        patch: Option<&serde_json::Value>,
+    ) -> Result<(T, Option<String>), GithubError> {
         let mut attempt = 0u32;
         let mut delay = self.retry.base_delay;
         loop {
             attempt += 1;
             let last = attempt >= self.retry.attempts.max(1);
-            let response = match self.gh._get(url).await {
+            let sent = match patch {
+                None => self.gh._get(url).await,
+                Some(body) => self.gh._patch(url, Some(body)).await,
+            };
+            let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     let detail = format!("request to {url} failed: {e}");
@@ -542,6 +556,36 @@ impl GithubClient {
         })
     }
 
+    /// The description of a GitHub release.
+    pub async fn release_body(&self, repo: &str, release_id: i64) -> Result<String, GithubError> {
+        #[derive(Deserialize)]
+        struct GithubRelease {
+            #[serde(default)]
+            body: Option<String>,
+        }
+        let (r, _): (GithubRelease, _) = self
+            .get(&format!("{}/releases/{release_id}", repo_path(repo)?))
+            .await?;
+        Ok(r.body.unwrap_or_default())
+    }
+
+    /// Replaces the description of a GitHub release.
+    pub async fn set_release_body(
+        &self,
+        repo: &str,
+        release_id: i64,
+        body: &str,
+    ) -> Result<(), GithubError> {
+        let patch = serde_json::json!({ "body": body });
+        let _: (serde_json::Value, _) = self
+            .request(
+                &format!("{}/releases/{release_id}", repo_path(repo)?),
+                Some(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The commits of a release range, newest first, with their files — what git2's
     /// `collect_range` gives for a local clone. `from: None` takes the newest `initial_depth`
     /// commits; a `from` GitHub no longer knows (force-pushed away) does the same. With
@@ -620,6 +664,30 @@ impl GithubClient {
     }
 }
 
+/// Where shiplog's notes start and end in a release description.
+pub const NOTES_START: &str = "<!-- shiplog:release-notes -->";
+pub const NOTES_END: &str = "<!-- /shiplog:release-notes -->";
+
+/// `existing` with shiplog's notes block put in (replacing an earlier one, else appended), so
+/// whatever the author wrote stays.
+pub fn with_notes(existing: &str, notes: &str) -> String {
+    let block = format!("{NOTES_START}\n{}\n{NOTES_END}", notes.trim_end());
+    if let (Some(a), Some(b)) = (existing.find(NOTES_START), existing.find(NOTES_END))
+        && a < b
+    {
+        return format!(
+            "{}{block}{}",
+            &existing[..a],
+            &existing[b + NOTES_END.len()..]
+        );
+    }
+    if existing.trim().is_empty() {
+        block
+    } else {
+        format!("{}\n\n{block}", existing.trim_end())
+    }
+}
+
 /// Whether a commit touches one of `paths` (a path or a directory prefix of one).
 fn touches(c: &CommitData, paths: &[String]) -> bool {
     c.patch_set.iter().any(|f| {
@@ -676,6 +744,22 @@ fn rate_limit_wait(status: u16, headers: &http::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_are_added_once_and_keep_the_authors_text() {
+        let first = with_notes("", "# 1.0\n");
+        assert_eq!(first, format!("{NOTES_START}\n# 1.0\n{NOTES_END}"));
+        let mine = with_notes("Hand-written intro.\n", "# 1.0");
+        assert_eq!(
+            mine,
+            format!("Hand-written intro.\n\n{NOTES_START}\n# 1.0\n{NOTES_END}")
+        );
+        let again = with_notes(&format!("{mine}\nFooter"), "# 1.0 (2 commits)");
+        assert_eq!(
+            again,
+            format!("Hand-written intro.\n\n{NOTES_START}\n# 1.0 (2 commits)\n{NOTES_END}\nFooter")
+        );
+    }
 
     #[test]
     fn renamed_files_become_delete_plus_add() {

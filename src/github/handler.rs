@@ -26,7 +26,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::client::GithubClient;
+use super::client::{GithubClient, with_notes};
 use super::payload::{Payload, PingEvent, PushEvent, RefName, ReleaseEvent, ZERO_SHA};
 use super::source::GithubCommits;
 use super::webhook::Delivery;
@@ -553,12 +553,29 @@ impl GithubHandler {
                 )));
             }
         };
-        if release.date_released.is_some() {
-            return Ok(Outcome::applied(format!(
-                "release {} was already finalized",
-                release.version
-            )));
+        let mut detail = if release.date_released.is_some() {
+            format!("release {} was already finalized", release.version)
+        } else {
+            self.finalize(&release, r).await?
+        };
+        if self.config.github.publish_release_notes
+            && let Some(id) = r.release.id
+        {
+            // The notes are a courtesy: failing to write them does not fail the delivery.
+            match self.publish_notes(target, &release.version, id).await {
+                Ok(()) => detail.push_str("; release notes published to GitHub"),
+                Err(e) => {
+                    tracing::warn!(release = %release.version, error = %e, "release notes not published to GitHub");
+                    detail.push_str(&format!("; release notes not published: {e}"));
+                }
+            }
         }
+        Ok(Outcome::applied(detail))
+    }
+
+    /// Sets dateReleased to GitHub's `published_at` (and the URL to the GitHub release when the
+    /// release has none).
+    async fn finalize(&self, release: &Release, r: &ReleaseEvent) -> Result<String, HandlerError> {
         let released = r.release.published_at.canonical().unwrap_or_else(core::now);
         let url = match release.url {
             Some(_) => None,
@@ -584,10 +601,42 @@ impl GithubHandler {
                 )
             })
             .await?;
-        Ok(Outcome::applied(format!(
+        Ok(format!(
             "release {} finalized (published on GitHub at {released})",
             release.version
-        )))
+        ))
+    }
+
+    /// Writes the release's notes into the GitHub release's description.
+    async fn publish_notes(
+        &self,
+        target: &Target,
+        version: &str,
+        github_release: i64,
+    ) -> Result<(), String> {
+        let (org_slug, v) = (self.config.organization.clone(), version.to_owned());
+        let notes = self
+            .store
+            .read(move |conn| -> Result<serde_json::Value, CoreError> {
+                let org = core::org::org(conn, &org_slug)?;
+                core::notes::notes(conn, &org, &v)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let markdown = core::notes::markdown(&notes);
+        let existing = self
+            .client
+            .release_body(&target.github, github_release)
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = with_notes(&existing, &markdown);
+        if body != existing {
+            self.client
+                .set_release_body(&target.github, github_release, &body)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 

@@ -11,7 +11,8 @@
 //! - `GET /repos/{o}/{r}/commits?sha=&path=&per_page=`: newest first, `Link` paged;
 //! - `GET /repos/{o}/{r}/tags`: `Link` paged (30 a page by default);
 //! - `GET /repos/{o}/{r}/git/ref/tags/{tag}`, `GET /repos/{o}/{r}/git/tags/{sha}`: refs and
-//!   annotated tag objects.
+//!   annotated tag objects;
+//! - `GET`/`PATCH /repos/{o}/{r}/releases/{id}`: a GitHub release and its description.
 //!
 //! `Link` URLs use the fake's own host:port, as GitHub's use its own, so a client that follows
 //! them keeps its token. Faults can be queued per path: a primary or secondary rate-limit 403,
@@ -79,6 +80,8 @@ struct FakeRepo {
     commits: Vec<FakeCommit>,
     /// In creation order.
     tags: Vec<FakeTag>,
+    /// GitHub releases: id -> (tag, description).
+    releases: HashMap<i64, (String, String)>,
 }
 
 /// A queued failure: the next `times` requests whose path contains `path` get this reply.
@@ -153,9 +156,9 @@ impl FakeGithub {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 let app = axum::Router::new().fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap| {
+                    move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
                         let shared = shared.clone();
-                        async move { handle(&shared, &method, &uri, &headers) }
+                        async move { handle(&shared, &method, &uri, &headers, &body) }
                     },
                 );
                 let _ = axum::serve(listener, app)
@@ -247,6 +250,22 @@ impl FakeGithub {
                 .object
                 .clone()
         })
+    }
+
+    /// A GitHub release `id` of `tag` with description `body`.
+    pub fn add_release(&self, repo: &str, id: i64, tag: &str, body: &str) {
+        self.with(|s| {
+            s.repos
+                .entry(repo.into())
+                .or_default()
+                .releases
+                .insert(id, (tag.into(), body.into()))
+        });
+    }
+
+    /// A GitHub release's description now.
+    pub fn release_body(&self, repo: &str, id: i64) -> Option<String> {
+        self.with(|s| Some(s.repos.get(repo)?.releases.get(&id)?.1.clone()))
     }
 
     /// The next `times` requests whose path contains `path` fail with `fault`.
@@ -380,7 +399,13 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn handle(shared: &Mutex<State>, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
+fn handle(
+    shared: &Mutex<State>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let mut s = shared.lock().unwrap();
     let path_query = uri
         .path_and_query()
@@ -401,6 +426,7 @@ fn handle(shared: &Mutex<State>, method: &Method, uri: &Uri, headers: &HeaderMap
     let response = match fault {
         Some(f) => fault_response(&f),
         None if method == Method::GET => route(&s, uri),
+        None if method == Method::PATCH => patch(&mut s, uri, body),
         None => not_found(),
     };
     s.seen.push(Seen {
@@ -440,6 +466,17 @@ fn route(s: &State, uri: &Uri) -> Response {
         git_ref(repo, &api, tag)
     } else if let Some(sha) = tail.strip_prefix("git/tags/") {
         git_tag(repo, &api, sha)
+    } else if let Some(id) = tail.strip_prefix("releases/") {
+        match id
+            .parse::<i64>()
+            .ok()
+            .and_then(|id| Some((id, repo.releases.get(&id)?)))
+        {
+            Some((id, (tag, body))) => {
+                json_response(StatusCode::OK, vec![], release_json(&api, id, tag, body))
+            }
+            None => not_found(),
+        }
     } else {
         not_found()
     }
@@ -727,4 +764,55 @@ fn git_tag(repo: &FakeRepo, api: &str, sha: &str) -> Response {
             "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null},
         }),
     )
+}
+
+fn release_json(api: &str, id: i64, tag: &str, body: &str) -> Value {
+    json!({
+        "url": format!("{api}/releases/{id}"),
+        "id": id,
+        "tag_name": tag,
+        "target_commitish": "main",
+        "name": tag,
+        "draft": false,
+        "prerelease": false,
+        "body": body,
+        "created_at": "2019-05-15T15:19:25Z",
+        "published_at": "2019-05-15T15:20:53Z",
+        "assets": [],
+    })
+}
+
+/// `PATCH /repos/{o}/{r}/releases/{id}` with `{"body": ...}`.
+fn patch(s: &mut State, uri: &Uri, body: &[u8]) -> Response {
+    let path = decode(uri.path());
+    let Some(rest) = path.strip_prefix("/repos/") else {
+        return not_found();
+    };
+    let parts: Vec<&str> = rest.splitn(4, '/').collect();
+    let (full, id) = match parts.as_slice() {
+        [o, r, "releases", id] => (format!("{o}/{r}"), id.parse::<i64>().ok()),
+        _ => return not_found(),
+    };
+    let api = format!("{}/repos/{full}", s.base);
+    let Some(release) = id.and_then(|id| {
+        s.repos
+            .get_mut(&full)?
+            .releases
+            .get_mut(&id)
+            .map(|r| (id, r))
+    }) else {
+        return not_found();
+    };
+    let Ok(patch) = serde_json::from_slice::<Value>(body) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            vec![],
+            json!({"message": "Problems parsing JSON"}),
+        );
+    };
+    let (id, (tag, text)) = release;
+    if let Some(b) = patch["body"].as_str() {
+        *text = b.to_string();
+    }
+    json_response(StatusCode::OK, vec![], release_json(&api, id, tag, text))
 }
