@@ -13,15 +13,18 @@
 //!   [`TagFound`] event, oldest version first, and the handler makes its release; the snapshot
 //!   row is written by the handler once the tag is applied, so a tag whose commits could not be
 //!   fetched (its release "commits pending") is found again on the next run;
-//! - a tag gone from GitHub leaves the snapshot (its release stays).
+//! - a tag gone from GitHub leaves the snapshot (its release stays);
+//! - a tag whose release is still marked "commits pending" is submitted again, so a release
+//!   whose webhook ran out of retries is completed by a later run.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
 use super::client::GithubClient;
-use super::handler::{TagFound, tag_key_prefix};
+use super::handler::{TagFound, tag_key_prefix, trigger_for};
 use crate::config::Config;
+use crate::core::tag::matching_policy;
 use crate::core::{self, CoreError};
 use crate::model::version;
 use crate::pipeline::{Event, MAX_ATTEMPTS, Pipeline, Submitted};
@@ -29,7 +32,7 @@ use crate::schedule::Reconciler;
 use crate::store::github::{self as gstore, InboxState};
 use crate::store::inbox;
 use crate::store::refs::{self, SnapshotRef};
-use crate::store::repos;
+use crate::store::{releases, repos};
 
 /// The reconciler for every repository reached through GitHub.
 pub struct GithubReconciler {
@@ -91,50 +94,67 @@ impl GithubReconciler {
             })
             .collect();
         let store = self.pipeline.store().clone();
-        let (org_slug, repo_name) = (self.config.organization.clone(), name.to_owned());
-        // One write: the baseline, or the snapshot's view of which tags are new and gone.
+        let config = self.config.clone();
+        let repo_name = name.to_owned();
+        // One write: the baseline (first listing) or the snapshot's view of which tags are new
+        // and gone, plus the tags whose release still waits for its commits.
         let plan = store
             .write(move |tx| -> Result<Plan, CoreError> {
                 let now = core::now();
-                let org = core::org::org(tx, &org_slug)?;
+                let org = core::org::org(tx, &config.organization)?;
                 let repository = core::repo::by_name(tx, org.id, &repo_name)?.ok_or_else(|| {
                     CoreError::NotFound(format!("repository {repo_name} is not in the store"))
                 })?;
+                let mut plan = Plan::default();
                 if refs::baseline_taken(tx, repository.id)?.is_none() {
                     refs::take_baseline(tx, repository.id, &listed, &now)?;
-                    return Ok(Plan::Baseline(listed.len()));
-                }
-                let snapshot = refs::snapshot(tx, repository.id)?;
-                let mut new = Vec::new();
-                for (ref_name, value) in &listed {
-                    match snapshot.get(ref_name) {
-                        Some(s) if s.peeled == value.peeled => {}
-                        _ => new.push((ref_name.clone(), value.target.clone())),
+                    plan.baseline = Some(listed.len());
+                } else {
+                    let snapshot = refs::snapshot(tx, repository.id)?;
+                    for (ref_name, value) in &listed {
+                        match snapshot.get(ref_name) {
+                            Some(s) if s.peeled == value.peeled => {}
+                            _ => plan.new.push((ref_name.clone(), value.target.clone())),
+                        }
                     }
+                    for ref_name in snapshot.keys().filter(|r| r.starts_with("refs/tags/")) {
+                        if !listed.iter().any(|(l, _)| l == ref_name) {
+                            refs::delete_ref(tx, repository.id, ref_name)?;
+                            let tag = ref_name.trim_start_matches("refs/tags/");
+                            inbox::forget_processed(tx, &tag_key_prefix(&repo_name, tag))?;
+                            plan.deleted += 1;
+                        }
+                    }
+                    refs::mark_reconciled(tx, repository.id, &now)?;
                 }
-                let mut deleted = 0;
-                for ref_name in snapshot.keys().filter(|r| r.starts_with("refs/tags/")) {
-                    if !listed.iter().any(|(l, _)| l == ref_name) {
-                        refs::delete_ref(tx, repository.id, ref_name)?;
+                // A release left "commits pending" (its webhook's retries ran out, or it came
+                // before the baseline) is completed through its tag, whatever the snapshot says.
+                let any_pending = gstore::any_commits_pending(tx, org.id)?;
+                if let Some(repo_config) = config.repository(&repo_name).filter(|_| any_pending) {
+                    for (ref_name, value) in &listed {
                         let tag = ref_name.trim_start_matches("refs/tags/");
-                        inbox::forget_processed(tx, &tag_key_prefix(&repo_name, tag))?;
-                        deleted += 1;
+                        let trigger = trigger_for(&config, &repo_name, tag);
+                        let Some((_, version)) = matching_policy(repo_config, tag, trigger) else {
+                            continue;
+                        };
+                        let pending = match releases::by_version(tx, org.id, &version)? {
+                            Some(r) => gstore::commits_pending(tx, r.id)?,
+                            None => false,
+                        };
+                        if pending && !plan.new.iter().any(|(r, _)| r == ref_name) {
+                            plan.new.push((ref_name.clone(), value.target.clone()));
+                        }
                     }
                 }
-                refs::mark_reconciled(tx, repository.id, &now)?;
-                Ok(Plan::Changes { new, deleted })
+                Ok(plan)
             })
             .await
             .map_err(|e| format!("{name}: {e}"))?;
-        let (mut new, deleted) = match plan {
-            Plan::Baseline(n) => {
-                return Ok(RepoSummary {
-                    baseline: Some(n),
-                    ..Default::default()
-                });
-            }
-            Plan::Changes { new, deleted } => (new, deleted),
-        };
+        let Plan {
+            baseline,
+            mut new,
+            deleted,
+        } = plan;
         // Oldest version first, so each release's range starts at the one before it.
         new.sort_by(|(a, _), (b, _)| tag_order(a, b));
         let mut submitted = 0;
@@ -154,14 +174,14 @@ impl GithubReconciler {
             }
         }
         Ok(RepoSummary {
-            baseline: None,
+            baseline,
             submitted,
             deleted,
         })
     }
 
     /// Submits a tag unless the same one is still waiting in the inbox; one the pipeline gave up
-    /// on (or applied without recording it) is submitted afresh.
+    /// on (or applied without recording it) is submitted afresh, at most once an hour.
     async fn submit(&self, event: &TagFound) -> Result<bool, String> {
         let key = format!("{}:{}", TagFound::KIND, event.idempotency_key());
         let state = self
@@ -174,7 +194,10 @@ impl GithubReconciler {
             InboxState::Waiting => return Ok(false),
             InboxState::Absent => self.pipeline.submit("reconcile", event).await,
             InboxState::GaveUp | InboxState::Processed => {
-                let again = Again(event.clone(), core::now());
+                // At most once an hour per tag, so a tag that keeps failing (a project missing
+                // from the config) does not add an inbox row every run.
+                let hour: String = core::now().chars().take(13).collect();
+                let again = Again(event.clone(), hour);
                 self.pipeline.submit("reconcile", &again).await
             }
         }
@@ -183,12 +206,14 @@ impl GithubReconciler {
     }
 }
 
-enum Plan {
-    Baseline(usize),
-    Changes {
-        new: Vec<(String, String)>,
-        deleted: usize,
-    },
+/// What one comparison decided.
+#[derive(Default)]
+struct Plan {
+    /// Set when this run took the baseline (with its tag count).
+    baseline: Option<usize>,
+    /// `(ref name, commit)` to submit.
+    new: Vec<(String, String)>,
+    deleted: usize,
 }
 
 /// A [`TagFound`] submitted again under a fresh key (same payload, so the same handler).
@@ -239,8 +264,17 @@ impl Reconciler for GithubReconciler {
             for (name, github) in targets {
                 match self.reconcile_repo(&name, &github).await {
                     Ok(RepoSummary {
-                        baseline: Some(n), ..
-                    }) => lines.push(format!("{name}: baseline of {n} tags")),
+                        baseline: Some(n),
+                        submitted,
+                        ..
+                    }) => lines.push(format!(
+                        "{name}: baseline of {n} tags{}",
+                        if submitted > 0 {
+                            format!(", {submitted} pending release(s) retried")
+                        } else {
+                            String::new()
+                        }
+                    )),
                     Ok(s) => lines.push(format!(
                         "{name}: {} new tag{}, {} deleted",
                         s.submitted,

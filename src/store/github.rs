@@ -147,6 +147,17 @@ pub fn clear_commits_pending(conn: &Connection, release_id: i64) -> Result<(), S
     Ok(())
 }
 
+/// Whether any release of the organization carries the mark (a cheap check before looking
+/// tag by tag).
+pub fn any_commits_pending(conn: &Connection, org_id: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM releases WHERE org_id = ?1 AND json_valid(data)
+                AND json_extract(data, '$.commitsPending') = 1)",
+        )?
+        .query_row([org_id], |r| r.get::<_, bool>(0))?)
+}
+
 /// Whether a release carries the mark.
 pub fn commits_pending(conn: &Connection, release_id: i64) -> Result<bool, StoreError> {
     Ok(conn

@@ -239,6 +239,15 @@ impl FakeGithub {
         });
     }
 
+    /// Deletes a tag.
+    pub fn untag(&self, repo: &str, name: &str) {
+        self.with(|s| {
+            if let Some(r) = s.repos.get_mut(repo) {
+                r.tags.retain(|t| t.name != name);
+            }
+        });
+    }
+
     /// The tag object sha of an annotated tag.
     pub fn tag_object(&self, repo: &str, name: &str) -> Option<String> {
         self.with(|s| {
