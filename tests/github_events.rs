@@ -662,3 +662,54 @@ fn fixes_in_pushed_commits_link_issues() {
         1
     );
 }
+
+#[test]
+fn set_commits_for_a_github_only_repository_fetches_the_range_from_the_api() {
+    let fake = FakeGithub::start();
+    let shas = fake.add_commits(APP, 8, 1);
+    let d = Daemon::start_with(&config(&fake, "schedules: []\n"));
+    let (status, r) = d.api(
+        "POST",
+        "organizations/acme/releases/",
+        Some(json!({"version": "2.0.0", "projects": ["api"],
+            "refs": [{"repository": "acme/app", "commit": shas[7], "previousCommit": shas[2]}]})),
+    );
+    assert_eq!(status, 201, "{r}\n{}", d.log());
+    let mut expected: Vec<String> = shas[3..].to_vec();
+    expected.reverse();
+    assert_eq!(release_commit_shas(&d, "2.0.0"), expected);
+    assert_eq!(head_commit(&d, "2.0.0"), shas[7]);
+    assert!(!fake.requests_to(&format!("/compare/{}...{}", shas[2], shas[7])).is_empty());
+}
+
+#[test]
+fn the_real_sentry_cli_sets_commits_of_a_github_only_repository() {
+    let Some(cli) = common::sentry_cli::require_sentry_cli(
+        "the_real_sentry_cli_sets_commits_of_a_github_only_repository",
+    ) else {
+        return;
+    };
+    let fake = FakeGithub::start();
+    let shas = fake.add_commits(APP, 6, 2);
+    let d = Daemon::start_with(&config(&fake, "schedules: []\n"));
+    let run = |args: &[&str]| {
+        let out = common::sentry_cli::sentry_cli_command(&cli, &format!("{}/", d.url), &d.token)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sentry-cli {args:?}: {}\n{}",
+            common::stderr(&out),
+            d.log()
+        );
+        common::stdout(&out)
+    };
+    run(&["releases", "--org", "acme", "-p", "api", "new", "3.0.0"]);
+    let spec = format!("acme/app@{}..{}", shas[1], shas[5]);
+    run(&["releases", "--org", "acme", "set-commits", "3.0.0", "--commit", &spec]);
+    let mut expected: Vec<String> = shas[2..].to_vec();
+    expected.reverse();
+    assert_eq!(release_commit_shas(&d, "3.0.0"), expected);
+    assert_eq!(release(&d, "3.0.0")["commitCount"], 4);
+}
