@@ -679,7 +679,11 @@ fn set_commits_for_a_github_only_repository_fetches_the_range_from_the_api() {
     expected.reverse();
     assert_eq!(release_commit_shas(&d, "2.0.0"), expected);
     assert_eq!(head_commit(&d, "2.0.0"), shas[7]);
-    assert!(!fake.requests_to(&format!("/compare/{}...{}", shas[2], shas[7])).is_empty());
+    assert!(
+        !fake
+            .requests_to(&format!("/compare/{}...{}", shas[2], shas[7]))
+            .is_empty()
+    );
 }
 
 #[test]
@@ -707,7 +711,15 @@ fn the_real_sentry_cli_sets_commits_of_a_github_only_repository() {
     };
     run(&["releases", "--org", "acme", "-p", "api", "new", "3.0.0"]);
     let spec = format!("acme/app@{}..{}", shas[1], shas[5]);
-    run(&["releases", "--org", "acme", "set-commits", "3.0.0", "--commit", &spec]);
+    run(&[
+        "releases",
+        "--org",
+        "acme",
+        "set-commits",
+        "3.0.0",
+        "--commit",
+        &spec,
+    ]);
     let mut expected: Vec<String> = shas[2..].to_vec();
     expected.reverse();
     assert_eq!(release_commit_shas(&d, "3.0.0"), expected);
