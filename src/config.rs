@@ -483,8 +483,8 @@ pub struct ArtifactsConfig {
     /// What to do with dropped files once ingested: `remove` or `move_to_done`. Default
     /// `remove`.
     pub after_success: AfterSuccess,
-    /// Create the release a dropped bundle names if it does not exist yet. Default `false`
-    /// (the bundle is rejected).
+    /// Create the release a bundle names (dropped or uploaded) if it does not exist yet.
+    /// Default `false` (the bundle is rejected with "release does not exist").
     pub create_missing_release: bool,
     /// The largest artifact file accepted, in bytes or as `"2 GiB"`; advertised to sentry-cli
     /// as `maxFileSize`. Default 2 GiB.

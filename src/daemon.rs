@@ -78,8 +78,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::pipeline::git::register(&pipeline, shared_config.clone());
     let github = crate::github::register(&pipeline, shared_config.clone())
         .context("cannot set up the GitHub client")?;
+    let artifact_settings = Arc::new(core::artifact::Settings::from_config(&config));
+    core::artifact::register(&pipeline, &store, artifact_settings.clone());
+    crate::watch::drop_dir::register(&pipeline, &config, artifact_settings.clone());
     let mut tasks = vec![tokio::spawn(pipeline.clone().run(stopping.clone()))];
+
     // Adapters that feed the pipeline (watchers, scheduler) start here.
+    core::artifact::resume(&pipeline, &store)
+        .await
+        .context("cannot resume unfinished artifact assembles")?;
     let reconcile = schedule::ReconcileJob::new();
     let repo_sync = watch::repo::RepoSync {
         pipeline: pipeline.clone(),
@@ -95,8 +102,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::config::JobKind::Reconcile,
         Arc::new(reconcile.clone()),
     );
+    scheduler.register(
+        crate::config::JobKind::PruneArtifacts,
+        Arc::new(PruneArtifactsJob {
+            store: store.clone(),
+        }),
+    );
     let following = watch::repo::start(repo_sync, local_repos, reconcile.clone(), stopping.clone());
     tasks.push(following.await.map_err(anyhow::Error::msg)?);
+    tasks.extend(crate::watch::drop_dir::spawn(
+        pipeline.clone(),
+        &config,
+        stopping.clone(),
+    ));
     tasks.push(scheduler.spawn(stopping.clone()));
 
     let listener = TcpListener::bind(&config.listen)
@@ -111,7 +129,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.limits.max_json_body,
     )
     .with_github_webhook_secret(config.github.webhook_secret.clone())
-    .with_max_upload_body(config.limits.max_upload_body);
+    .with_max_upload_body(config.limits.max_upload_body)
+    .with_artifacts((*artifact_settings).clone());
     let app = api::router(state);
 
     let runtime = write_runtime_info(
@@ -165,4 +184,29 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The `prune_artifacts` schedule: removes artifacts of releases older than `keep_days` and
+/// the chunks nothing references any more (see `core::artifact::prune`).
+struct PruneArtifactsJob {
+    store: Store,
+}
+
+impl schedule::Job for PruneArtifactsJob {
+    fn run(
+        &self,
+        schedule: &crate::config::ScheduleConfig,
+    ) -> futures_util::future::BoxFuture<'_, Result<String, String>> {
+        // Config validation requires keep_days for this job; 90 days is only a safety net.
+        let keep_days = schedule.keep_days.unwrap_or(90);
+        Box::pin(async move {
+            let r = core::artifact::prune(&self.store, keep_days)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "pruned {} release files, {} bundles, {} files and {} chunks ({} bytes)",
+                r.release_files, r.bundles, r.files, r.blobs, r.blob_bytes
+            ))
+        })
+    }
 }

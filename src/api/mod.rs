@@ -4,7 +4,9 @@
 //! and render Sentry's JSON. Errors leave as [`error::ApiError`], always JSON with `detail`.
 //! One `router` builds every route; JSON routes get a small body limit.
 
+pub mod artifacts;
 pub mod auth;
+pub mod chunks;
 pub mod commits;
 pub mod deploys;
 pub mod error;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub github_webhook_secret: Option<Arc<str>>,
     /// Largest upload body accepted (envelopes); see [`AppState::with_max_upload_body`].
     pub max_upload_body: usize,
+    /// Artifact limits and rules (upload sizes, index_min_files, ...).
+    pub artifacts: Arc<crate::core::artifact::Settings>,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
@@ -59,6 +63,7 @@ impl AppState {
             max_json_body,
             github_webhook_secret: None,
             max_upload_body: crate::config::LimitsConfig::default().max_upload_body,
+            artifacts: Default::default(),
             token_touches: Default::default(),
         }
     }
@@ -72,6 +77,12 @@ impl AppState {
     /// Sets the largest upload body accepted (`limits.max_upload_body`).
     pub fn with_max_upload_body(mut self, bytes: usize) -> Self {
         self.max_upload_body = bytes;
+        self
+    }
+
+    /// Sets the artifact limits and rules (from the config's `artifacts:` and `limits:`).
+    pub fn with_artifacts(mut self, settings: crate::core::artifact::Settings) -> Self {
+        self.artifacts = Arc::new(settings);
         self
     }
 
@@ -165,7 +176,11 @@ pub fn router(state: AppState) -> Router {
             get(commits::previous_with_commits),
         )
         .route("/organizations/{org}/repos/", get(commits::repos))
-        .layer(DefaultBodyLimit::max(state.max_json_body));
+        .layer(DefaultBodyLimit::max(state.max_json_body))
+        .merge(artifacts::routes(
+            state.max_json_body,
+            state.artifacts.max_upload_body,
+        ));
     Router::new()
         .route("/healthz", get(meta::healthz))
         // GitHub authenticates with its signature, not a token; its own body limit.

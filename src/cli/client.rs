@@ -134,6 +134,44 @@ impl Client {
     pub async fn get(&self, path: &str) -> Result<Value, CliError> {
         Ok(self.send(Method::GET, path, None).await?.1)
     }
+
+    /// A request with the token, for bodies and answers [`Client::send`] does not handle
+    /// (uploads, downloads). `path` is below `/api/0/`, or an absolute `http(s)://` URL.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            self.url(path.trim_start_matches("/api/0/"))
+        };
+        self.http.request(method, url).bearer_auth(&self.token)
+    }
+
+    /// Sends a [`Client::request`]: a connection failure or an error status becomes the same
+    /// one-line [`CliError`] as for JSON calls; a success is returned unread.
+    pub async fn execute(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CliError> {
+        let resp = req.send().await.map_err(|e| CliError::Connect {
+            url: self.base.clone(),
+            reason: root_cause(&e),
+        })?;
+        let status = resp.status().as_u16();
+        if status < 400 {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let detail = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.get("detail")
+                    .or_else(|| v.get("error"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        Err(CliError::Api { status, detail })
+    }
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {

@@ -6,6 +6,7 @@
 //! for scripts.
 
 mod admin;
+mod artifacts;
 mod client;
 mod commits;
 mod deploys;
@@ -101,6 +102,8 @@ enum Command {
     Hooks(hooks::HooksCommand),
     /// List, show, resolve and reopen issues.
     Issues(issues::IssuesArgs),
+    /// Upload, list, download and delete a release's artifacts (source maps).
+    Artifacts(artifacts::ArtifactsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +153,10 @@ pub fn main() -> Result<ExitCode, CliError> {
         Command::Issues(args) => {
             let config = load_config(&cli, None)?;
             run_async(issues::run(&config, args))
+        }
+        Command::Artifacts(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(artifacts::run(&config, args))
         }
     }
 }

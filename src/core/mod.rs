@@ -7,6 +7,7 @@
 //! nothing of HTTP, notify or git2. Errors are [`CoreError`], which the API maps to Sentry's
 //! statuses and the CLI prints as one line.
 
+pub mod artifact;
 pub mod commit;
 pub mod deploy;
 pub mod issue;

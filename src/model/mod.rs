@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod environment;
 pub mod event;
 pub mod issue_ref;
+pub mod manifest;
 pub mod suspects;
 pub mod time;
 pub mod token;

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod artifacts;
 pub mod events;
 pub mod github_fake;
 pub mod gitrepo;
@@ -155,6 +156,14 @@ impl Daemon {
         }
         let _ = child.kill();
         child.wait().ok()
+    }
+
+    /// Kills the daemon with SIGKILL (no shutdown at all) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Stops and starts the daemon again on the same port and data dir.

@@ -1,0 +1,288 @@
+//! Artifacts benchmark: storing a 200 MB bundle through the upload endpoints (shiplog's own
+//! uploader, speaking sentry-cli's chunk protocol) and through the drop folder, against a real
+//! daemon (the release binary), compared with `cp` + `sha1sum` of the same bytes on the same
+//! disk; and the daemon's peak RSS (VmHWM) while it does so.
+//!
+//! Run: `cargo bench --bench artifacts`. Prints a Markdown table for BENCHMARKS.md. Each
+//! phase runs on a fresh daemon and data dir, so no phase finds its chunks already stored.
+//! Without `--bench` (as `cargo test --all-targets` runs it) it does nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FILES: usize = 20;
+const FILE_SIZE: usize = 10 << 20;
+const RUNS: usize = 3;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_shiplog")
+}
+
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A sentry-cli-shaped bundle (SYSB header, deflated entries, manifest last) of FILES files.
+fn make_bundle(path: &Path, release: &str) -> u64 {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("bundle"));
+    file.write_all(b"SYSB\x02\x00\x00\x00").unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    let mut files = serde_json::Map::new();
+    for i in 0..FILES {
+        let name = format!("files/_/_/static/chunk-{i}.min.js");
+        zip.start_file(name.as_str(), options).unwrap();
+        zip.write_all(&noise(i as u64 + 1, FILE_SIZE)).unwrap();
+        files.insert(
+            name,
+            serde_json::json!({"type": "minified_source", "url": format!("~/static/chunk-{i}.min.js")}),
+        );
+    }
+    zip.start_file("manifest.json", options).unwrap();
+    let manifest = serde_json::json!({"org": "acme", "release": release, "files": files});
+    zip.write_all(manifest.to_string().as_bytes()).unwrap();
+    zip.finish()
+        .unwrap()
+        .into_inner()
+        .unwrap()
+        .sync_all()
+        .unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+    token: String,
+}
+
+impl Daemon {
+    fn start(dir: &Path, drop: &Path) -> Daemon {
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "organization: acme\nprojects:\n  - slug: web\nartifacts:\n  drop_dirs: [{}]\n",
+                drop.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin())
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn daemon");
+        let runtime = dir.join("data/daemon.json");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = loop {
+            if let Ok(text) = std::fs::read_to_string(&runtime)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                break v["url"].as_str().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut d = Daemon {
+            child,
+            dir: dir.to_path_buf(),
+            url,
+            token: String::new(),
+        };
+        let out = d.shiplog(&["token", "create"]);
+        d.token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let out = d.shiplog(&["releases", "-p", "web", "new", "bench@1.0.0"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        d
+    }
+
+    fn shiplog(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin())
+            .arg("--config")
+            .arg(self.dir.join("config.yaml"))
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
+            .args(args)
+            .env("SHIPLOG_URL", &self.url)
+            .env("SHIPLOG_TOKEN", &self.token)
+            .output()
+            .expect("shiplog")
+    }
+
+    /// Peak resident set size so far, in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn stored_files(&self) -> i64 {
+        let db = rusqlite::Connection::open_with_flags(
+            self.dir.join("data/shiplog.sqlite3"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row("SELECT count(*) FROM artifact_index", [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn baseline(bundle: &Path, work: &Path) -> f64 {
+    let copy = work.join("copy.zip");
+    let start = Instant::now();
+    let cp = Command::new("cp").arg(bundle).arg(&copy).status().unwrap();
+    let sum = Command::new("sha1sum")
+        .arg(&copy)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    let took = start.elapsed().as_secs_f64();
+    assert!(cp.success() && sum.success());
+    let _ = std::fs::remove_file(copy);
+    took
+}
+
+fn upload(bundle: &Path, work: &Path, run: usize, compress: bool) -> (f64, f64) {
+    let d = Daemon::start(
+        &work.join(format!("up-{compress}-{run}")),
+        &work.join("unused-drop"),
+    );
+    let mut args = vec![
+        "artifacts",
+        "-r",
+        "bench@1.0.0",
+        "upload",
+        "-p",
+        "web",
+        "--wait",
+        bundle.to_str().unwrap(),
+    ];
+    if !compress {
+        args.push("--no-compress");
+    }
+    let start = Instant::now();
+    let out = d.shiplog(&args);
+    let took = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(d.stored_files(), FILES as i64);
+    (took, d.peak_rss_mib())
+}
+
+fn drop_folder(bundle: &Path, work: &Path, run: usize) -> (f64, f64) {
+    let drop = work.join(format!("drop-{run}"));
+    std::fs::create_dir_all(&drop).unwrap();
+    let d = Daemon::start(&work.join(format!("dropd-{run}")), &drop);
+    // Put the bundle beside the drop folder first (same disk), then rename it in: the clock
+    // starts when the drop appears, as when CI renames a finished file into place.
+    let staged = drop.join("bundle.zip.tmp");
+    std::fs::copy(bundle, &staged).unwrap();
+    let target = drop.join("bundle.zip");
+    let start = Instant::now();
+    std::fs::rename(&staged, &target).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while target.exists() {
+        assert!(Instant::now() < deadline, "drop not processed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = start.elapsed().as_secs_f64();
+    assert_eq!(d.stored_files(), FILES as i64);
+    (took, d.peak_rss_mib())
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let work = tempfile::Builder::new()
+        .prefix("shiplog-bench-artifacts")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
+    let bundle = work.path().join("bundle.zip");
+    let size = make_bundle(&bundle, "bench@1.0.0");
+    let mb = size as f64 / 1e6;
+    eprintln!("bundle: {mb:.1} MB, {FILES} files");
+
+    let base = median((0..RUNS).map(|_| baseline(&bundle, work.path())).collect());
+    let mut rows = Vec::new();
+    let mut measure = |name: &str, f: &dyn Fn(usize) -> (f64, f64)| {
+        let results: Vec<(f64, f64)> = (0..RUNS).map(f).collect();
+        let t = median(results.iter().map(|r| r.0).collect());
+        let rss = results.iter().map(|r| r.1).fold(0.0, f64::max);
+        eprintln!("{name}: {t:.2} s, peak RSS {rss:.1} MiB");
+        rows.push((name.to_string(), t, rss));
+    };
+    measure(
+        "upload endpoints, gzip chunks (sentry-cli's default)",
+        &|r| upload(&bundle, work.path(), r, true),
+    );
+    measure("upload endpoints, raw chunks (`--no-compress`)", &|r| {
+        upload(&bundle, work.path(), r, false)
+    });
+    measure("drop folder", &|r| drop_folder(&bundle, work.path(), r));
+
+    println!(
+        "Bundle: {mb:.1} MB ({FILES} files of {} MiB, deflated, SYSB header); median of {RUNS} runs.",
+        FILE_SIZE >> 20
+    );
+    println!();
+    println!("| path | time | throughput | vs `cp` + `sha1sum` | daemon peak RSS (VmHWM) |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| `cp` + `sha1sum` (baseline) | {base:.2} s | {:.0} MB/s | 1.00x | - |",
+        mb / base
+    );
+    for (name, t, rss) in rows {
+        println!(
+            "| {name} | {t:.2} s | {:.0} MB/s | {:.2}x | {rss:.0} MiB |",
+            mb / t,
+            base / t
+        );
+    }
+}

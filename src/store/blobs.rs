@@ -1,0 +1,672 @@
+//! The blob store: files as ordered lists of content-addressed chunks, each stored once.
+//!
+//! Sentry's model (sentry-semantics.md §7.1), in SQLite:
+//! - a **blob** is at most [`BLOB_SIZE`] bytes keyed by its sha1 (`blobs.sha1` is unique, so
+//!   the same chunk uploaded by two releases, two bundles or two organizations is one row);
+//!   `blob_owners` records which organizations uploaded it (Sentry's `FileBlobOwner`), because
+//!   an organization may only assemble chunks it owns;
+//! - a **file** (`files`) is a name, type, headers, size and sha1 plus its blobs in order
+//!   (`file_blobs`, Sentry's `FileBlobIndex`), so files that share content share blobs.
+//!
+//! Writes verify: [`put`] refuses a chunk whose bytes do not hash to the sha1 it is named by.
+//! Reads stream: [`BlobReader`] is a `Read + Seek` over a file that holds one blob in memory at
+//! a time, and [`ChunkSink`] turns a byte stream into blobs a batch at a time. Nothing here
+//! ever holds a whole file.
+//!
+//! Blobs no file references are not deleted here; `core::artifact::prune` does that in one
+//! transaction, sparing chunks an upload in progress still needs (`blob_owners.last_used`).
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha1::{Digest, Sha1};
+
+use super::{Store, StoreError};
+
+/// The largest blob: 1 MiB at rest, and the chunk size advertised to upload clients, so an
+/// uploaded chunk is stored as it arrives and assembling a bundle copies no bytes.
+pub const BLOB_SIZE: usize = 1 << 20;
+
+/// How many bytes [`ChunkSink`] collects before writing them in one transaction: large enough
+/// to amortise the commit, small enough to keep memory flat.
+const SINK_BATCH: usize = 4 * BLOB_SIZE;
+
+/// Why a chunk was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The bytes do not hash to the name they were sent under.
+    #[error("Checksum mismatch: the chunk named {expected} has sha1 {actual}")]
+    Mismatch { expected: String, actual: String },
+    /// A chunk larger than a blob.
+    #[error("Chunk size too large: {size} bytes, the limit is {BLOB_SIZE}")]
+    TooLarge { size: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for BlobError {
+    fn from(e: rusqlite::Error) -> Self {
+        BlobError::Store(e.into())
+    }
+}
+
+pub use crate::model::manifest::sha1_hex;
+
+/// A stored blob as a file references it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    pub id: i64,
+    pub sha1: String,
+    pub size: u64,
+}
+
+/// Stores a chunk after checking that `data` hashes to `sha1`, and records that `org_id` owns
+/// it. Storing a chunk that exists only records the owner.
+pub fn put(
+    conn: &Connection,
+    org_id: i64,
+    sha1: &str,
+    data: &[u8],
+    now: &str,
+) -> Result<BlobRef, BlobError> {
+    let sha1 = verify(sha1, data)?;
+    Ok(put_hashed(conn, org_id, &sha1, data, now)?)
+}
+
+/// Checks a chunk against its name (and the blob size); returns the lowercase sha1. Callers
+/// that must not hold the writer while hashing verify first and then [`put_hashed`].
+pub fn verify(sha1: &str, data: &[u8]) -> Result<String, BlobError> {
+    if data.len() > BLOB_SIZE {
+        return Err(BlobError::TooLarge { size: data.len() });
+    }
+    let actual = sha1_hex(data);
+    if !actual.eq_ignore_ascii_case(sha1) {
+        return Err(BlobError::Mismatch {
+            expected: sha1.to_string(),
+            actual,
+        });
+    }
+    Ok(actual)
+}
+
+/// [`put`] for bytes whose sha1 the caller has just computed (or [`verify`]d) itself.
+pub fn put_hashed(
+    conn: &Connection,
+    org_id: i64,
+    sha1: &str,
+    data: &[u8],
+    now: &str,
+) -> Result<BlobRef, StoreError> {
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT id FROM blobs WHERE sha1 = ?1")?
+        .query_row([sha1], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO blobs (sha1, size, created, data) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![sha1, data.len() as i64, now, data])?;
+            conn.last_insert_rowid()
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO blob_owners (org_id, blob_id, last_used) VALUES (?1, ?2, ?3)
+         ON CONFLICT (org_id, blob_id) DO UPDATE SET last_used = excluded.last_used",
+    )?
+    .execute(params![org_id, id, now])?;
+    Ok(BlobRef {
+        id,
+        sha1: sha1.to_string(),
+        size: data.len() as u64,
+    })
+}
+
+/// The blobs named by `chunks` that `org_id` owns, in the order given (`None` where missing).
+pub fn owned(
+    conn: &Connection,
+    org_id: i64,
+    chunks: &[String],
+) -> Result<Vec<Option<BlobRef>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT b.id, b.sha1, b.size FROM blobs b JOIN blob_owners o ON o.blob_id = b.id
+         WHERE b.sha1 = ?1 AND o.org_id = ?2",
+    )?;
+    let mut out = Vec::with_capacity(chunks.len());
+    for sha1 in chunks {
+        let sha1 = sha1.to_ascii_lowercase();
+        out.push(
+            stmt.query_row(params![sha1, org_id], |r| {
+                Ok(BlobRef {
+                    id: r.get(0)?,
+                    sha1: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .optional()?,
+        );
+    }
+    Ok(out)
+}
+
+/// Sentry's `find_missing_chunks`: the chunks (deduplicated, in first-seen order) that `org_id`
+/// does not own. The owned ones are marked used now, so prune spares them until they are
+/// assembled.
+pub fn missing(
+    conn: &Connection,
+    org_id: i64,
+    chunks: &[String],
+    now: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<String> = chunks
+        .iter()
+        .map(|c| c.to_ascii_lowercase())
+        .filter(|c| seen.insert(c.clone()))
+        .collect();
+    let found = owned(conn, org_id, &unique)?;
+    let mut touch = conn.prepare_cached(
+        "UPDATE blob_owners SET last_used = ?3 WHERE org_id = ?1 AND blob_id = ?2",
+    )?;
+    let mut out = Vec::new();
+    for (sha1, blob) in unique.into_iter().zip(found) {
+        match blob {
+            Some(b) => {
+                touch.execute(params![org_id, b.id, now])?;
+            }
+            None => out.push(sha1),
+        }
+    }
+    Ok(out)
+}
+
+/// A file to create.
+#[derive(Debug, Clone)]
+pub struct NewFile<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    /// A JSON object.
+    pub headers: &'a str,
+    pub size: u64,
+    pub sha1: &'a str,
+    pub created: &'a str,
+}
+
+/// Creates a file made of `blobs` in order (duplicates allowed, as in Sentry).
+pub fn insert_file(
+    conn: &Connection,
+    new: &NewFile<'_>,
+    blobs: &[BlobRef],
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO files (name, type, headers, size, sha1, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        new.name,
+        new.kind,
+        new.headers,
+        new.size as i64,
+        new.sha1,
+        new.created
+    ])?;
+    let file_id = conn.last_insert_rowid();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO file_blobs (file_id, position, blob_id, offset) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut offset = 0u64;
+    for (position, blob) in blobs.iter().enumerate() {
+        stmt.execute(params![file_id, position as i64, blob.id, offset as i64])?;
+        offset += blob.size;
+    }
+    Ok(file_id)
+}
+
+/// A stored file's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub headers: String,
+    pub size: u64,
+    pub sha1: String,
+    pub created: String,
+}
+
+pub fn file(conn: &Connection, id: i64) -> Result<Option<File>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, name, type, headers, size, sha1, created FROM files WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(File {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                kind: r.get(2)?,
+                headers: r.get(3)?,
+                size: r.get::<_, i64>(4)? as u64,
+                sha1: r.get(5)?,
+                created: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Deletes a file and its blob list (the blobs stay until prune finds them unreferenced).
+pub fn delete_file(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM files WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// One blob of a file: where it sits in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub blob_id: i64,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// A file's blobs in order.
+pub fn parts(conn: &Connection, file_id: i64) -> Result<Vec<Part>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT fb.blob_id, fb.offset, b.size FROM file_blobs fb JOIN blobs b ON b.id = fb.blob_id
+         WHERE fb.file_id = ?1 ORDER BY fb.position",
+    )?;
+    let rows = stmt.query_map([file_id], |r| {
+        Ok(Part {
+            blob_id: r.get(0)?,
+            offset: r.get::<_, i64>(1)? as u64,
+            size: r.get::<_, i64>(2)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Parts for a list of blobs laid end to end (a bundle about to become a file).
+pub fn parts_of(blobs: &[BlobRef]) -> Vec<Part> {
+    let mut offset = 0;
+    blobs
+        .iter()
+        .map(|b| {
+            let p = Part {
+                blob_id: b.id,
+                offset,
+                size: b.size,
+            };
+            offset += b.size;
+            p
+        })
+        .collect()
+}
+
+/// One blob's bytes.
+pub fn blob_data(conn: &Connection, blob_id: i64) -> Result<Vec<u8>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT data FROM blobs WHERE id = ?1")?
+        .query_row([blob_id], |r| r.get(0))?)
+}
+
+/// A file's bytes as `Read + Seek`, fetching one blob at a time from `conn`.
+///
+/// With [`BlobReader::digesting`] it also hashes the whole file on the way: each blob is fed
+/// to a sha1 when it is fetched in order, so a reader that walks the file front to back (a zip
+/// read entry by entry in file order) verifies the file's checksum without a second pass;
+/// [`BlobReader::finish_digest`] fetches whatever was skipped.
+pub struct BlobReader<'c> {
+    conn: &'c Connection,
+    parts: Vec<Part>,
+    len: u64,
+    pos: u64,
+    cached: Option<(usize, Vec<u8>)>,
+    digest: Option<(Sha1, usize)>,
+}
+
+impl<'c> BlobReader<'c> {
+    pub fn new(conn: &'c Connection, parts: Vec<Part>) -> Self {
+        let len = parts.last().map_or(0, |p| p.offset + p.size);
+        BlobReader {
+            conn,
+            parts,
+            len,
+            pos: 0,
+            cached: None,
+            digest: None,
+        }
+    }
+
+    /// Hashes the file as it is read (see the type's docs).
+    pub fn digesting(mut self) -> Self {
+        self.digest = Some((Sha1::new(), 0));
+        self
+    }
+
+    /// The whole file's sha1 (fetching the blobs not yet hashed), if digesting.
+    pub fn finish_digest(mut self) -> io::Result<Option<String>> {
+        let Some((mut hasher, next)) = self.digest.take() else {
+            return Ok(None);
+        };
+        for part in &self.parts[next..] {
+            let data = blob_data(self.conn, part.blob_id).map_err(io::Error::other)?;
+            hasher.update(&data);
+        }
+        Ok(Some(hex::encode(hasher.finalize())))
+    }
+
+    fn load(&mut self, i: usize) -> io::Result<()> {
+        let data = blob_data(self.conn, self.parts[i].blob_id).map_err(io::Error::other)?;
+        if data.len() as u64 != self.parts[i].size {
+            return Err(io::Error::other(format!(
+                "blob {} has {} bytes, expected {}",
+                self.parts[i].blob_id,
+                data.len(),
+                self.parts[i].size
+            )));
+        }
+        if let Some((hasher, next)) = self.digest.as_mut()
+            && *next == i
+        {
+            hasher.update(&data);
+            *next += 1;
+        }
+        self.cached = Some((i, data));
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn part_at(&self, pos: u64) -> Option<usize> {
+        if pos >= self.len {
+            return None;
+        }
+        let i = self.parts.partition_point(|p| p.offset + p.size <= pos);
+        (i < self.parts.len()).then_some(i)
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(i) = self.part_at(self.pos) else {
+            return Ok(0);
+        };
+        if self.cached.as_ref().map(|(c, _)| *c) != Some(i) {
+            self.load(i)?;
+        }
+        let Some((_, data)) = &self.cached else {
+            return Ok(0);
+        };
+        let start = (self.pos - self.parts[i].offset) as usize;
+        let n = buf.len().min(data.len() - start);
+        buf[..n].copy_from_slice(&data[start..start + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for BlobReader<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let target = match pos {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match target {
+            Some(t) => {
+                self.pos = t;
+                Ok(t)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )),
+        }
+    }
+}
+
+/// What [`ChunkSink::finish`] stored: the whole stream's sha1 and size and its blobs in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub sha1: String,
+    pub size: u64,
+    pub blobs: Vec<BlobRef>,
+}
+
+/// Turns a byte stream into blobs owned by one organization, a few blobs per transaction, and
+/// hashes the whole stream on the way. Memory stays at one batch whatever the stream's length.
+pub struct ChunkSink<'s> {
+    store: &'s Store,
+    org_id: i64,
+    now: String,
+    buf: Vec<u8>,
+    batch: Vec<(String, Vec<u8>)>,
+    batch_bytes: usize,
+    blobs: Vec<BlobRef>,
+    hasher: Sha1,
+    size: u64,
+}
+
+impl<'s> ChunkSink<'s> {
+    pub fn new(store: &'s Store, org_id: i64, now: &str) -> Self {
+        ChunkSink {
+            store,
+            org_id,
+            now: now.to_string(),
+            buf: Vec::with_capacity(BLOB_SIZE),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            blobs: Vec::new(),
+            hasher: Sha1::new(),
+            size: 0,
+        }
+    }
+
+    /// Bytes taken so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn push(&mut self, mut data: &[u8]) -> Result<(), StoreError> {
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+        while !data.is_empty() {
+            let room = BLOB_SIZE - self.buf.len();
+            let n = room.min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() == BLOB_SIZE {
+                self.seal()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies everything `reader` yields. Read errors are returned as `Err(Ok(io))`, store
+    /// errors as `Err(Err(store))`, so callers can tell a bad input from a failing database.
+    pub fn copy_from(
+        &mut self,
+        reader: &mut dyn Read,
+    ) -> Result<(), Result<io::Error, StoreError>> {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Ok(e)),
+            };
+            self.push(&buf[..n]).map_err(Err)?;
+        }
+    }
+
+    fn seal(&mut self) -> Result<(), StoreError> {
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOB_SIZE));
+        self.batch_bytes += data.len();
+        self.batch.push((sha1_hex(&data), data));
+        if self.batch_bytes >= SINK_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let (org_id, now) = (self.org_id, self.now.as_str());
+        let refs = self.store.write_blocking(|tx| {
+            batch
+                .iter()
+                .map(|(sha1, data)| put_hashed(tx, org_id, sha1, data, now))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        self.blobs.extend(refs);
+        Ok(())
+    }
+
+    /// Writes what is left and returns the stream's sha1, size and blobs.
+    pub fn finish(mut self) -> Result<Stored, StoreError> {
+        if !self.buf.is_empty() {
+            let data = std::mem::take(&mut self.buf);
+            self.batch_bytes += data.len();
+            self.batch.push((sha1_hex(&data), data));
+        }
+        self.flush()?;
+        Ok(Stored {
+            sha1: hex::encode(self.hasher.finalize()),
+            size: self.size,
+            blobs: self.blobs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let org = store
+            .write_blocking(|tx| crate::store::orgs::ensure_org(tx, "acme", "t"))
+            .unwrap();
+        (dir, store, org.id)
+    }
+
+    #[test]
+    fn a_chunk_is_refused_unless_it_matches_its_name() {
+        let (_d, store, org) = store();
+        let err = store
+            .write_blocking(|tx| put(tx, org, &sha1_hex(b"other"), b"data", "t"))
+            .unwrap_err();
+        assert!(matches!(err, BlobError::Mismatch { .. }), "{err}");
+        assert!(err.to_string().starts_with("Checksum mismatch"));
+        let big = vec![0u8; BLOB_SIZE + 1];
+        let err = store
+            .write_blocking(|tx| put(tx, org, &sha1_hex(&big), &big, "t"))
+            .unwrap_err();
+        assert!(matches!(err, BlobError::TooLarge { .. }));
+        let n: i64 = store
+            .read_blocking(|c| {
+                c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn chunks_are_stored_once_and_owned_per_org() {
+        let (_d, store, org) = store();
+        let other = store
+            .write_blocking(|tx| crate::store::orgs::ensure_org(tx, "other", "t"))
+            .unwrap()
+            .id;
+        let sha = sha1_hex(b"hello");
+        let a = store
+            .write_blocking(|tx| put(tx, org, &sha, b"hello", "t"))
+            .unwrap();
+        let b = store
+            .write_blocking(|tx| put(tx, org, &sha.to_uppercase(), b"hello", "t"))
+            .unwrap();
+        assert_eq!(a, b);
+        let missing_other = store
+            .write_blocking(|tx| missing(tx, other, std::slice::from_ref(&sha), "t"))
+            .unwrap();
+        assert_eq!(missing_other, vec![sha.clone()]);
+        store
+            .write_blocking(|tx| put(tx, other, &sha, b"hello", "t"))
+            .unwrap();
+        let (blobs, owners): (i64, i64) = store
+            .read_blocking(|c| {
+                Ok::<_, StoreError>((
+                    c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?,
+                    c.query_row("SELECT count(*) FROM blob_owners", [], |r| r.get(0))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!((blobs, owners), (1, 2));
+    }
+
+    #[test]
+    fn a_sink_splits_dedupes_and_reads_back() {
+        let (_d, store, org) = store();
+        // 2.5 blobs of a repeating pattern: the two full blobs are identical, so stored once.
+        let data: Vec<u8> = (0..BLOB_SIZE * 5 / 2).map(|i| (i % 251) as u8).collect();
+        let mut pattern = data.clone();
+        pattern.truncate(BLOB_SIZE);
+        let mut same = pattern.clone();
+        same.extend_from_slice(&pattern);
+        same.extend_from_slice(&pattern[..BLOB_SIZE / 2]);
+        let mut sink = ChunkSink::new(&store, org, "t");
+        for piece in same.chunks(300_000) {
+            sink.push(piece).unwrap();
+        }
+        let stored = sink.finish().unwrap();
+        assert_eq!(stored.size, same.len() as u64);
+        assert_eq!(stored.sha1, sha1_hex(&same));
+        assert_eq!(stored.blobs.len(), 3);
+        assert_eq!(stored.blobs[0], stored.blobs[1]);
+        let n: i64 = store
+            .read_blocking(|c| {
+                c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+
+        let back = store
+            .read_blocking(|c| {
+                let mut r = BlobReader::new(c, parts_of(&stored.blobs));
+                let mut out = Vec::new();
+                r.read_to_end(&mut out)
+                    .map_err(|e| StoreError::Task(e.to_string()))?;
+                // Seek into the middle of the second blob and read across into the third.
+                let mut r = BlobReader::new(c, parts_of(&stored.blobs)).digesting();
+                r.seek(SeekFrom::End(-10)).unwrap();
+                let mut end = Vec::new();
+                r.read_to_end(&mut end).unwrap();
+                assert_eq!(end, &same[same.len() - 10..]);
+                r.seek(SeekFrom::Start(BLOB_SIZE as u64 + 10)).unwrap();
+                let mut tail = vec![0u8; BLOB_SIZE];
+                r.read_exact(&mut tail).unwrap();
+                assert_eq!(&tail[..], &same[BLOB_SIZE + 10..2 * BLOB_SIZE + 10]);
+                // Read out of order, the digest is still the whole file's.
+                assert_eq!(r.finish_digest().unwrap(), Some(sha1_hex(&same)));
+                Ok::<_, StoreError>(out)
+            })
+            .unwrap();
+        assert!(back == same);
+    }
+}
