@@ -129,7 +129,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.limits.max_json_body,
     )
     .with_github_webhook_secret(config.github.webhook_secret.clone())
-    .with_max_upload_body(config.limits.max_upload_body)
     .with_artifacts((*artifact_settings).clone());
     let app = api::router(state);
 

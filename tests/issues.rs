@@ -1009,3 +1009,86 @@ fn suspect_commits_are_the_recent_commits_that_touched_the_stack_frames() {
         (404, Some("Event not found"))
     );
 }
+
+/// The loop through git itself: the post-commit hook records a "Fixes WEB-1" commit (a link,
+/// no resolution), and the tag that makes the next release resolves WEB-1 in it.
+#[test]
+fn a_tag_ships_a_fix_that_the_post_commit_hook_recorded() {
+    use common::hook_repo::{GitRepo as HookRepo, wait_for, yaml_path};
+    let wait = std::time::Duration::from_secs(30);
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = HookRepo::init(&tmp.path().join("web"));
+    repo.commits(3, "app.py");
+    let d = Daemon::start_with(&format!(
+        "organization: acme
+projects:
+  - slug: web
+repositories:
+  - name: acme/web
+    path: {}
+    projects: [web]
+    releases:
+      - tag_pattern: '^v(?P<version>.+)$'
+        version: 'web@{{version}}'
+schedules: []
+",
+        yaml_path(&repo.path)
+    ));
+    let out = d.shiplog(&["hooks", "install", "acme/web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let web = dsn(&d, "web");
+    let release_commits = |version: &str| {
+        d.count(&format!(
+            "SELECT count(*) FROM release_commits rc JOIN releases r ON r.id = rc.release_id
+             WHERE r.version = '{version}'"
+        ))
+    };
+
+    repo.tag("v1.0.0");
+    wait_for("release web@1.0.0", wait, || {
+        (release_commits("web@1.0.0") > 0).then_some(())
+    });
+    send_and_find(
+        &d,
+        &web,
+        &error_event("KeyError", "cart", Some("web@1.0.0")),
+    );
+
+    let fix = repo.commit(
+        "fix(cart): tolerate missing items\n\nFixes WEB-1",
+        &[("app.py", "fixed\n")],
+        ("Carol", "carol@example.com"),
+    );
+    wait_for("the hook's commit to be linked", wait, || {
+        (d.count("SELECT count(*) FROM issue_commit_links WHERE short_id = 'WEB-1'") == 1)
+            .then_some(())
+    });
+    let i = issue(&d, "WEB-1");
+    assert_eq!(
+        i["status"], "unresolved",
+        "a commit alone resolves nothing: {i}"
+    );
+    assert_eq!(i["activity"][0]["type"], "referenced_in_commit");
+    assert_eq!(i["activity"][0]["data"]["sha"], fix);
+
+    repo.tag("v1.1.0");
+    let i = wait_for("WEB-1 resolved by the tag's release", wait, || {
+        let i = issue(&d, "WEB-1");
+        (i["status"] == "resolved").then_some(i)
+    });
+    assert_eq!(i["statusDetails"]["inRelease"], "web@1.1.0");
+    assert_eq!(i["statusDetails"]["actor"]["email"], "carol@example.com");
+
+    send_event(
+        &d,
+        &web,
+        &error_event("KeyError", "cart", Some("web@1.0.0")),
+    );
+    assert_eq!(issue(&d, "WEB-1")["status"], "resolved");
+    send_event(
+        &d,
+        &web,
+        &error_event("KeyError", "cart", Some("web@1.2.0")),
+    );
+    assert_eq!(issue(&d, "WEB-1")["substatus"], "regressed");
+}

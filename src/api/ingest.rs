@@ -212,7 +212,7 @@ pub async fn envelope(
     let project_id = parse_project_id(&project_id)?;
     let (parts, body) = request.into_parts();
     let mut key = request_key(&parts.headers, &query);
-    let body = read_body(&parts.headers, body, state.max_upload_body).await?;
+    let body = read_body(&parts.headers, body, state.artifacts.max_upload_body).await?;
     let env = envelope::parse(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid envelope: {e}")))?;
     if key.is_none() {
@@ -250,10 +250,10 @@ pub async fn store(
     let project_id = parse_project_id(&project_id)?;
     let (parts, body) = request.into_parts();
     let key = request_key(&parts.headers, &query).ok_or_else(missing_auth)?;
-    let mut body = read_body(&parts.headers, body, state.max_upload_body).await?;
+    let mut body = read_body(&parts.headers, body, state.artifacts.max_upload_body).await?;
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first.is_some() && first != Some(b'{') {
-        body = legacy_decode(&body, state.max_upload_body)?;
+        body = legacy_decode(&body, state.artifacts.max_upload_body)?;
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(

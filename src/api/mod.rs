@@ -45,8 +45,6 @@ pub struct AppState {
     pub max_json_body: usize,
     /// The GitHub webhook secret; without one, deliveries are refused.
     pub github_webhook_secret: Option<Arc<str>>,
-    /// Largest upload body accepted (envelopes); see [`AppState::with_max_upload_body`].
-    pub max_upload_body: usize,
     /// Artifact limits and rules (upload sizes, index_min_files, ...).
     pub artifacts: Arc<crate::core::artifact::Settings>,
     /// When each token last had its `date_last_used` written, to write it at most once a
@@ -62,7 +60,6 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').into(),
             max_json_body,
             github_webhook_secret: None,
-            max_upload_body: crate::config::LimitsConfig::default().max_upload_body,
             artifacts: Default::default(),
             token_touches: Default::default(),
         }
@@ -71,12 +68,6 @@ impl AppState {
     /// Sets the secret GitHub webhook deliveries are verified with.
     pub fn with_github_webhook_secret(mut self, secret: Option<String>) -> Self {
         self.github_webhook_secret = secret.filter(|s| !s.is_empty()).map(Into::into);
-        self
-    }
-
-    /// Sets the largest upload body accepted (`limits.max_upload_body`).
-    pub fn with_max_upload_body(mut self, bytes: usize) -> Self {
-        self.max_upload_body = bytes;
         self
     }
 

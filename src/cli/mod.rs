@@ -94,14 +94,14 @@ enum Command {
     Deploys(deploys::DeploysArgs),
     /// GitHub webhook deliveries and hooks.
     Github(github::GithubArgs),
-    /// List, add and remove repositories (works on the data dir directly).
-    #[command(subcommand)]
-    Repos(commits::ReposCommand),
     /// Install, remove and inspect shiplog's git hooks.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
     /// List, show, resolve and reopen issues.
     Issues(issues::IssuesArgs),
+    /// List, add and remove repositories (works on the data dir directly).
+    #[command(subcommand)]
+    Repos(commits::ReposCommand),
     /// Upload, list, download and delete a release's artifacts (source maps).
     Artifacts(artifacts::ArtifactsArgs),
 }
@@ -148,12 +148,12 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(github::run(&config, args))
         }
-        Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
         Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
         Command::Issues(args) => {
             let config = load_config(&cli, None)?;
             run_async(issues::run(&config, args))
         }
+        Command::Repos(cmd) => commits::repos(&load_config(&cli, None)?, cmd),
         Command::Artifacts(args) => {
             let config = load_config(&cli, None)?;
             run_async(artifacts::run(&config, args))

@@ -406,7 +406,10 @@ impl Handler for CommitsHandler {
                     let Some(repo) = core::repo::by_name(tx, org.id, &name)? else {
                         return Ok(());
                     };
-                    core::commit::record_commits(tx, &org, &repo, &commits)?;
+                    let ids = core::commit::record_commits(tx, &org, &repo, &commits)?;
+                    // "Fixes WEB-1" in a new commit links the issue (it resolves only when a
+                    // release ships the commit).
+                    core::issue::link_commits(tx, &org, &ids)?;
                     Ok(())
                 })
                 .await?;
