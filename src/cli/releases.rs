@@ -65,11 +65,6 @@ enum ReleasesCommand {
     Restore { version: String },
     /// Delete a release with its deploys.
     Delete { version: String },
-    /// Associate commits with a release (--auto, --commit, --local or --clear, as sentry-cli).
-    SetCommits(super::commits::SetCommitsArgs),
-    /// Print a version for a new release: $SHIPLOG_RELEASE, $SENTRY_RELEASE, CI variables,
-    /// else the git HEAD sha.
-    ProposeVersion,
     /// Release notes: commits by conventional-commit type, fixed issues, authors, deploys.
     Notes {
         version: String,
@@ -77,6 +72,11 @@ enum ReleasesCommand {
         #[arg(long, default_value = "md")]
         format: String,
     },
+    /// Associate commits with a release (--auto, --commit, --local or --clear, as sentry-cli).
+    SetCommits(super::commits::SetCommitsArgs),
+    /// Print a version for a new release: $SHIPLOG_RELEASE, $SENTRY_RELEASE, CI variables,
+    /// else the git HEAD sha.
+    ProposeVersion,
 }
 
 fn projects(args: &ReleasesArgs) -> Vec<String> {
