@@ -627,13 +627,24 @@ fn github_repositories_are_listed_by_the_repos_api() {
     assert_eq!(app["provider"]["id"], "integrations:github", "{app}");
     assert_eq!(app["externalSlug"], APP, "{app}");
     assert_eq!(app["url"], format!("{}/{APP}", fake.url), "{app}");
-    let _ = fake_sha;
 }
 
 #[test]
 fn fixes_in_pushed_commits_link_issues() {
     let fake = FakeGithub::start();
-    let shas = fake.add_commits(APP, 2, 1);
+    let mut shas = fake.add_commits(APP, 1, 1);
+    // GitHub's API knows the pushed commit as the push describes it.
+    shas.push(fake.add_commit(
+        APP,
+        FakeCommit {
+            sha: fake_sha("fix"),
+            message: "Round amounts\n\nFixes API-1".into(),
+            author_name: "Ann".into(),
+            author_email: "ann@example.com".into(),
+            date: "2026-11-21T10:00:00+01:00".into(),
+            files: vec![FakeFile::new("app/billing/charge.py", "modified")],
+        },
+    ));
     let d = Daemon::start_with(&config(&fake, "schedules: []\n"));
     let dsn = common::events::dsn(&d, "api");
     let issue = common::events::send_and_find(
@@ -661,6 +672,48 @@ fn fixes_in_pushed_commits_link_issues() {
         )),
         1
     );
+    let (_, still) = d.api(
+        "GET",
+        &format!("organizations/acme/issues/{short_id}/"),
+        None,
+    );
+    assert_eq!(
+        still["status"], "unresolved",
+        "a pushed commit alone resolves nothing"
+    );
+
+    // The tag that ships the commit resolves the issue in its release.
+    fake.tag(APP, "v0.3.0", &shas[1], true);
+    let tag = serde_json::to_vec(&json!({
+        "ref": "refs/tags/v0.3.0", "before": "0".repeat(40), "after": fake.tag_object(APP, "v0.3.0"),
+        "created": true, "deleted": false, "forced": false, "base_ref": null, "commits": [],
+        "head_commit": {"id": shas[1], "message": "Round amounts", "timestamp": "2026-11-21T10:00:00+01:00",
+            "author": {"name": "Ann", "email": "ann@example.com"}, "added": [], "removed": [], "modified": []},
+        "repository": {"full_name": APP, "created_at": 1692363214, "pushed_at": 1692363300},
+    }))
+    .unwrap();
+    assert_eq!(post(&d, "push", "ship", &tag), 202);
+    drained(&d);
+    assert_eq!(
+        outcome(&d, "ship").0,
+        "applied",
+        "{:?}",
+        outcome(&d, "ship")
+    );
+    let (_, resolved) = d.api(
+        "GET",
+        &format!("organizations/acme/issues/{short_id}/"),
+        None,
+    );
+    assert_eq!(
+        resolved["status"],
+        "resolved",
+        "{resolved}\n{:?}\n{}",
+        outcome(&d, "ship"),
+        release(&d, "0.3.0")
+    );
+    let (_, list) = d.api("GET", "organizations/acme/releases/0.3.0/resolved/", None);
+    assert_eq!(list[0]["shortId"], short_id.as_str(), "{list}");
 }
 
 #[test]
