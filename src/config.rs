@@ -523,6 +523,10 @@ pub struct GithubConfig {
     /// The API's base URL; for GitHub Enterprise Server `https://HOST/api/v3`.
     /// Default `https://api.github.com`.
     pub api_url: String,
+    /// When a GitHub release is published, write shiplog's release notes (commits, fixed
+    /// issues, authors) into its description, between marker comments, keeping what was
+    /// written there. Needs a token that may edit releases. Default `false`.
+    pub publish_release_notes: bool,
 }
 
 impl Default for GithubConfig {
@@ -531,6 +535,7 @@ impl Default for GithubConfig {
             webhook_secret: None,
             token: None,
             api_url: DEFAULT_GITHUB_API_URL.to_owned(),
+            publish_release_notes: false,
         }
     }
 }
@@ -545,6 +550,7 @@ impl fmt::Debug for GithubConfig {
             )
             .field("token", &self.token.as_ref().map(|_| REDACTED))
             .field("api_url", &self.api_url)
+            .field("publish_release_notes", &self.publish_release_notes)
             .finish()
     }
 }

@@ -75,6 +75,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Each feature registers the handlers for the event kinds it owns here.
     let shared_config = Arc::new(config.clone());
     crate::pipeline::git::register(&pipeline, shared_config.clone());
+    let github = crate::github::register(&pipeline, shared_config.clone())
+        .context("cannot set up the GitHub client")?;
     let artifact_settings = Arc::new(core::artifact::Settings::from_config(&config));
     core::artifact::register(&pipeline, &store, artifact_settings.clone());
     crate::watch::drop_dir::register(&pipeline, &config, artifact_settings.clone());
@@ -93,6 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sync: repo_sync.clone(),
         repos: local_repos.clone(),
     }));
+    reconcile.add(Arc::new(github.reconciler()));
     let mut scheduler = schedule::Scheduler::new(config.schedules.clone());
     scheduler.register(
         crate::config::JobKind::Reconcile,
@@ -124,6 +127,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         public_url.clone(),
         config.limits.max_json_body,
     )
+    .with_github_webhook_secret(config.github.webhook_secret.clone())
     .with_artifacts((*artifact_settings).clone());
     let app = api::router(state);
 

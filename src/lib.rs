@@ -22,6 +22,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod git;
+pub mod github;
 pub mod hooks;
 pub mod model;
 pub mod pipeline;

@@ -11,11 +11,13 @@ pub mod commits;
 pub mod deploys;
 pub mod error;
 pub mod extract;
+pub mod github;
 pub mod ingest;
 pub mod issues;
 pub mod meta;
 pub mod releases;
 pub mod render;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +43,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Largest JSON body accepted.
     pub max_json_body: usize,
+    /// The GitHub webhook secret; without one, deliveries are refused.
+    pub github_webhook_secret: Option<Arc<str>>,
     /// Upload limits (`limits.max_upload_body`, used by chunk uploads and envelopes) and the
     /// artifact rules (index_min_files, ...).
     pub artifacts: Arc<crate::core::artifact::Settings>,
@@ -56,9 +60,16 @@ impl AppState {
             pipeline,
             public_url: public_url.trim_end_matches('/').into(),
             max_json_body,
+            github_webhook_secret: None,
             artifacts: Default::default(),
             token_touches: Default::default(),
         }
+    }
+
+    /// Sets the secret GitHub webhook deliveries are verified with.
+    pub fn with_github_webhook_secret(mut self, secret: Option<String>) -> Self {
+        self.github_webhook_secret = secret.filter(|s| !s.is_empty()).map(Into::into);
+        self
     }
 
     /// Sets the artifact limits and rules (from the config's `artifacts:` and `limits:`).
@@ -122,6 +133,11 @@ pub fn router(state: AppState) -> Router {
             "/projects/{org}/{project}/releases/",
             get(releases::list_for_project),
         )
+        .route(
+            "/organizations/{org}/github/deliveries/",
+            get(github::deliveries),
+        )
+        .route("/organizations/{org}/github/hooks/", get(github::hooks))
         .route("/organizations/{org}/issues/", get(issues::list))
         .route(
             "/organizations/{org}/issues/{id}/",
@@ -159,6 +175,11 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(meta::healthz))
+        // GitHub authenticates with its signature, not a token; its own body limit.
+        .route(
+            "/webhooks/github",
+            post(webhooks::github).layer(DefaultBodyLimit::max(crate::github::webhook::MAX_BODY)),
+        )
         // sentry-cli's token check; outside `nest` because a nested "/" would not match the
         // trailing slash.
         .route("/api/0/", get(meta::index))

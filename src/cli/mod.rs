@@ -10,6 +10,7 @@ mod artifacts;
 mod client;
 mod commits;
 mod deploys;
+mod github;
 mod hooks;
 mod issues;
 mod output;
@@ -91,6 +92,8 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Record and list deploys of a release.
     Deploys(deploys::DeploysArgs),
+    /// GitHub webhook deliveries and hooks.
+    Github(github::GithubArgs),
     /// Install, remove and inspect shiplog's git hooks.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
@@ -140,6 +143,10 @@ pub fn main() -> Result<ExitCode, CliError> {
         Command::Deploys(args) => {
             let config = load_config(&cli, None)?;
             run_async(deploys::run(&config, args))
+        }
+        Command::Github(args) => {
+            let config = load_config(&cli, None)?;
+            run_async(github::run(&config, args))
         }
         Command::Hooks(cmd) => hooks::run(&load_config(&cli, None)?, cmd),
         Command::Issues(args) => {

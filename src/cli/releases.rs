@@ -319,9 +319,29 @@ fn print_info(r: &Value) -> Result<(), CliError> {
             },
         ),
         ("URL", output::text(r, "url")),
-        ("Commits", output::text(r, "commitCount")),
+        ("Commits", commits_line(r)),
         ("Deploys", output::text(r, "deployCount")),
         ("Last deploy", last_deploy),
         ("New issues", output::text(r, "newGroups")),
     ])
+}
+
+/// The commit count, and why it is incomplete while GitHub's commits are still being fetched
+/// (`data.commitsPending`, set by the GitHub integration).
+fn commits_line(r: &Value) -> String {
+    let count = output::text(r, "commitCount");
+    let data = r.get("data");
+    if data
+        .and_then(|d| d.get("commitsPending"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        let why = data
+            .and_then(|d| d.get("commitsError"))
+            .and_then(Value::as_str)
+            .unwrap_or("not fetched yet");
+        format!("{count} (commits pending: {why})")
+    } else {
+        count
+    }
 }

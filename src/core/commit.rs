@@ -497,23 +497,17 @@ pub fn expand_local(p: &PlannedRef) -> Result<ExpandedRef, CoreError> {
 /// The commits of `from..to` (or the newest `initial_depth` up to `to`) of a repository that
 /// has no local path, i.e. one reached through GitHub's API.
 ///
-/// feat/github fills this in (the compare API, at most 20 000 commits, renames as D + A; the
-/// last `initial_depth` commits without a start). Until then it returns `Ok(None)`: the
-/// release keeps the head commit the client sent and no commit list, and the request succeeds.
+/// Through the GitHub client the daemon installed (`github::remote`): the compare API, at most
+/// 20 000 commits, renames as D + A, the last `initial_depth` commits without a start. Without
+/// a client, or while GitHub is rate-limited or down, it returns `Ok(None)`: the release keeps
+/// the head commit the client sent and no commit list, and the request succeeds.
 pub async fn remote_range(
     repository: &Repository,
     from: Option<&str>,
     to: &str,
     initial_depth: usize,
 ) -> Result<Option<Vec<CommitData>>, CoreError> {
-    tracing::debug!(
-        repository = %repository.name,
-        from = ?from,
-        to,
-        initial_depth,
-        "no local clone: commits are not fetched, only the head commit is recorded"
-    );
-    Ok(None)
+    crate::github::remote::range(repository, from, to, initial_depth).await
 }
 
 /// Step 3 of set_refs, inside the write: sets each repository's head commit, then (when

@@ -17,6 +17,7 @@ pub mod artifacts;
 pub mod blobs;
 pub mod commits;
 pub mod deploys;
+pub mod github;
 pub mod inbox;
 pub mod issues;
 pub mod orgs;
@@ -75,6 +76,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0003_hooks.sql")),
         M::up(include_str!("migrations/0004_artifacts.sql")),
         M::up(include_str!("migrations/0005_issues.sql")),
+        M::up(include_str!("migrations/0006_github.sql")),
     ]
 }
 

@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod events;
+pub mod github_fake;
 pub mod gitrepo;
 pub mod hook_repo;
 pub mod sentry_cli;
