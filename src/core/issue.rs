@@ -449,7 +449,7 @@ fn handle_regression(
 /// link. Links a message no longer makes are removed. Resolves nothing by itself.
 pub fn link_commits(tx: &Transaction<'_>, org: &Org, commit_ids: &[i64]) -> Result<(), CoreError> {
     let now = super::now();
-    for commit in store::commit_texts(tx, commit_ids)? {
+    for commit in store::commit_infos(tx, commit_ids)? {
         let refs = issue_ref::find_references(commit.message.as_deref().unwrap_or(""));
         let keep: Vec<String> = refs.iter().map(|r| r.text.clone()).collect();
         store::remove_stale_links(tx, commit.id, &keep)?;
@@ -500,7 +500,7 @@ pub fn on_release_commits(
     let commit_ids = store::commit_ids_of_release(tx, release.id)?;
     link_commits(tx, org, &commit_ids)?;
     let authors: std::collections::HashMap<i64, Option<String>> =
-        store::commit_texts(tx, &commit_ids)?
+        store::commit_infos(tx, &commit_ids)?
             .into_iter()
             .map(|c| (c.id, c.author_email))
             .collect();

@@ -691,39 +691,6 @@ pub fn commit_ids_of_release(conn: &Connection, release_id: i64) -> Result<Vec<i
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A commit's id, sha, message and author email.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommitText {
-    pub id: i64,
-    pub key: String,
-    pub message: Option<String>,
-    pub author_email: Option<String>,
-}
-
-pub fn commit_texts(conn: &Connection, ids: &[i64]) -> Result<Vec<CommitText>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.key, c.message, a.email FROM commits c
-         LEFT JOIN commit_authors a ON a.id = c.author_id WHERE c.id = ?1",
-    )?;
-    for id in ids {
-        if let Some(c) = stmt
-            .query_row([id], |r| {
-                Ok(CommitText {
-                    id: r.get(0)?,
-                    key: r.get(1)?,
-                    message: r.get(2)?,
-                    author_email: r.get(3)?,
-                })
-            })
-            .optional()?
-        {
-            out.push(c);
-        }
-    }
-    Ok(out)
-}
-
 // ------------------------------------------------------------------------------------------
 // Resolutions
 
@@ -1213,7 +1180,7 @@ pub fn matching_file_changes(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A commit as suspect-commit answers show it.
+/// A commit with its repository and author, as Fixes linking and suspect commits read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitInfo {
     pub id: i64,
