@@ -237,15 +237,7 @@ pub async fn list_files(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| ApiError::bad_request("per_page must be a number from 1 to 1000"))?,
     };
-    let page = match Cursor::parse(q.get("cursor").unwrap_or(""))? {
-        Some(c) if c.offset < 0 => {
-            return Err(ApiError::bad_request(
-                "Pagination offset cannot be negative",
-            ));
-        }
-        Some(c) => c.offset,
-        None => 0,
-    };
+    let page = Cursor::page_number(q.get("cursor"))?;
     let dist = dist_filter(&q);
     let path = format!("/api/0/organizations/{org_slug}/releases/{version}/files/");
     let mut items = state
@@ -265,18 +257,7 @@ pub async fn list_files(
     let has_next = items.len() > per_page;
     items.truncate(per_page);
     let body: Vec<Value> = items.iter().map(render_file).collect();
-    let prev = Cursor {
-        value: per_page as i64,
-        offset: page - 1,
-        is_prev: true,
-        has_results: page > 0,
-    };
-    let next = Cursor {
-        value: per_page as i64,
-        offset: page + 1,
-        is_prev: false,
-        has_results: has_next,
-    };
+    let (prev, next) = Cursor::around_page(per_page, page, has_next);
     let link = super::link_header(&state.public_url, &path, &q, prev, next);
     let mut response = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&link) {

@@ -892,36 +892,14 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Issu
         }
     };
     let per_page = release::parse_per_page(req.per_page.as_deref())?;
-    let page = match Cursor::parse(req.cursor.as_deref().unwrap_or(""))? {
-        None => 0,
-        Some(c) if c.offset < 0 => {
-            return Err(CoreError::invalid(
-                "cursor",
-                "Pagination offset cannot be negative",
-            ));
-        }
-        Some(c) => c.offset,
-    };
+    let page = Cursor::page_number(req.cursor.as_deref())?;
     q.limit = per_page;
     q.offset = (page as usize).saturating_mul(per_page);
     let mut items = store::list(conn, &q)?;
     let has_next = items.len() > per_page;
     items.truncate(per_page);
-    Ok(Page {
-        items,
-        prev: Cursor {
-            value: per_page as i64,
-            offset: page - 1,
-            is_prev: true,
-            has_results: page > 0,
-        },
-        next: Cursor {
-            value: per_page as i64,
-            offset: page + 1,
-            is_prev: false,
-            has_results: has_next,
-        },
-    })
+    let (prev, next) = Cursor::around_page(per_page, page, has_next);
+    Ok(Page { items, prev, next })
 }
 
 /// The issues resolved in a release (Sentry's issues-resolved-in-release endpoint).

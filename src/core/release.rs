@@ -383,6 +383,40 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// The page an offset-paginated list asks for (Sentry's OffsetPaginator): the cursor's
+    /// `offset`, 0 without a cursor; a negative one is refused as Sentry refuses it.
+    pub fn page_number(text: Option<&str>) -> Result<i64, CoreError> {
+        match Cursor::parse(text.unwrap_or(""))? {
+            None => Ok(0),
+            Some(c) if c.offset < 0 => Err(CoreError::invalid(
+                "cursor",
+                "Pagination offset cannot be negative",
+            )),
+            Some(c) => Ok(c.offset),
+        }
+    }
+
+    /// The previous and next cursors around `page` of an offset-paginated list.
+    pub fn around_page(per_page: usize, page: i64, has_next: bool) -> (Cursor, Cursor) {
+        let value = per_page as i64;
+        (
+            Cursor {
+                value,
+                offset: page - 1,
+                is_prev: true,
+                has_results: page > 0,
+            },
+            Cursor {
+                value,
+                offset: page + 1,
+                is_prev: false,
+                has_results: has_next,
+            },
+        )
+    }
+}
+
 /// Default and maximum page size (Sentry's `per_page`).
 pub const MAX_PER_PAGE: usize = 100;
 
@@ -441,16 +475,7 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Rele
         Some(_) => return Err(CoreError::invalid("sort", "invalid sort")),
     };
     let per_page = parse_per_page(req.per_page.as_deref())?;
-    let page = match Cursor::parse(req.cursor.as_deref().unwrap_or(""))? {
-        None => 0,
-        Some(c) if c.offset < 0 => {
-            return Err(CoreError::invalid(
-                "cursor",
-                "Pagination offset cannot be negative",
-            ));
-        }
-        Some(c) => c.offset,
-    };
+    let page = Cursor::page_number(req.cursor.as_deref())?;
     let filters = match req.query.as_deref() {
         Some(q) => parse_query(q)?,
         None => Vec::new(),
@@ -470,21 +495,8 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Rele
     )?;
     let has_next = items.len() > per_page;
     items.truncate(per_page);
-    Ok(Page {
-        items,
-        prev: Cursor {
-            value: per_page as i64,
-            offset: page - 1,
-            is_prev: true,
-            has_results: page > 0,
-        },
-        next: Cursor {
-            value: per_page as i64,
-            offset: page + 1,
-            is_prev: false,
-            has_results: has_next,
-        },
-    })
+    let (prev, next) = Cursor::around_page(per_page, page, has_next);
+    Ok(Page { items, prev, next })
 }
 
 static FREE_TEXT_SUFFIX: LazyLock<Regex> =
