@@ -148,6 +148,20 @@ pub async fn list(
     Ok(response)
 }
 
+/// One issue as the detail endpoints (GET and PUT) answer it: the list JSON plus activity.
+fn detail(
+    conn: &rusqlite::Connection,
+    org: &Org,
+    found: crate::store::issues::Issue,
+    public_url: &str,
+) -> Result<Value, CoreError> {
+    let activity = store::activity_of(conn, found.id)?;
+    let view = issue::views(conn, vec![found])?
+        .pop()
+        .ok_or_else(|| CoreError::NotFound("issue vanished".into()))?;
+    Ok(detail_json(&view, org, public_url, &activity))
+}
+
 fn detail_json(
     view: &IssueView,
     org: &Org,
@@ -198,11 +212,7 @@ pub async fn get(
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
             let found = issue::find(conn, &org, &id)?;
-            let activity = store::activity_of(conn, found.id)?;
-            let view = issue::views(conn, vec![found])?
-                .pop()
-                .ok_or_else(|| CoreError::NotFound("issue vanished".into()))?;
-            Ok::<_, CoreError>(detail_json(&view, &org, &public_url, &activity))
+            detail(conn, &org, found, &public_url)
         })
         .await?;
     Ok(Json(body))
@@ -316,11 +326,7 @@ pub async fn update(
             let org = auth.org(tx, &org_slug)?;
             let found = issue::find(tx, &org, &id)?;
             let updated = issue::update_status(tx, &org, &found, &change, Some(&actor))?;
-            let activity = store::activity_of(tx, updated.id)?;
-            let view = issue::views(tx, vec![updated])?
-                .pop()
-                .ok_or_else(|| CoreError::NotFound("issue vanished".into()))?;
-            Ok::<_, CoreError>(detail_json(&view, &org, &public_url, &activity))
+            detail(tx, &org, updated, &public_url)
         })
         .await?;
     Ok(Json(body))
