@@ -234,16 +234,18 @@ fn settle(drop_dir: &Path, name: &str, after: AfterSuccess) {
     }
 }
 
-/// Moves a refused drop into `failed/` and writes `<name>.error` beside it.
+/// Moves a refused drop into `failed/` and writes `<name>.error` beside it. The drop moves
+/// first and the `.error` file appears last (atomically), so whoever waits for `.error` finds
+/// the drop already there.
 fn fail(drop_dir: &Path, name: &str, reason: &str) {
     let failed = drop_dir.join(FAILED_DIR);
     let result = std::fs::create_dir_all(&failed).and_then(|()| {
         let target = free_name(&failed, name);
         let error = failed.join(format!("{target}.error"));
         let tmp = failed.join(format!(".{target}.error.tmp"));
+        std::fs::rename(drop_dir.join(name), failed.join(&target))?;
         std::fs::write(&tmp, format!("{reason}\n"))?;
-        std::fs::rename(&tmp, &error)?;
-        std::fs::rename(drop_dir.join(name), failed.join(&target))
+        std::fs::rename(&tmp, &error)
     });
     if let Err(e) = result {
         tracing::error!(drop = %drop_dir.join(name).display(), error = %e, "cannot move a refused drop to failed/");
