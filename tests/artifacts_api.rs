@@ -6,8 +6,8 @@ mod common;
 
 use common::Daemon;
 use common::artifacts::{
-    assemble_until_done, blob_totals, bundle, download, file_named, files, gzip, manifest,
-    multipart, noise, post_chunks, sha1_hex, upload,
+    assemble_until_done, blob_totals, bundle, corrupt_bundle, download, file_named, files, gzip,
+    manifest, multipart, noise, post_chunks, sha1_hex, upload, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -246,6 +246,65 @@ fn assemble_walks_sentrys_states_and_enforces_the_file_limit() {
             .unwrap()
             .contains("at least one project")
     );
+}
+
+#[test]
+fn a_corrupt_entry_in_an_uploaded_bundle_is_caught_by_the_verify_step() {
+    let d = Daemon::start_with(&format!(
+        "{}artifacts:\n  index_min_files: 2\n",
+        common::DEFAULT_CONFIG
+    ));
+    new_release(&d, "1.0.0");
+    let (b, c) = (noise(31, 30_000), noise(32, 30_000));
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[
+            ("files/b.js", "~/b.js", "minified_source"),
+            ("files/c.js", "~/c.js", "minified_source"),
+        ],
+    );
+    let data = corrupt_bundle(&m, &[("files/b.js", &b), ("files/c.js", &c)], "files/b.js");
+    let body = upload(&d, &data, MIB, json!({"version": "1.0.0"}));
+    // A bundle stored whole is indexed from its zip directory and manifest, so the client may
+    // hear `ok` first; the verify step then reads every entry, withdraws the bundle and turns
+    // the state to `error` for whoever polls again.
+    let first = assemble_until_done(&d, &body);
+    assert!(
+        first["state"] == "ok" || first["state"] == "error",
+        "{first}"
+    );
+    // Polled with an empty chunk list (a poll never starts a new attempt).
+    let poll = json!({"checksum": body["checksum"], "chunks": [], "projects": ["web"]});
+    let mut last = first.clone();
+    wait_for(30, "the verify step to refuse the bundle", || {
+        if last["state"] != "error" {
+            last = d
+                .api(
+                    "POST",
+                    "organizations/acme/artifactbundle/assemble/",
+                    Some(poll.clone()),
+                )
+                .1;
+        }
+        last["state"] == "error"
+    });
+    let detail = last["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("checksum mismatch"), "{last}");
+    assert!(detail.contains("files/b.js"), "{last}");
+    for table in [
+        "artifact_bundles",
+        "artifact_index",
+        "debug_id_artifacts",
+        "files",
+    ] {
+        assert_eq!(
+            d.count(&format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
+    }
+    assert!(files(&d, "1.0.0").is_empty());
 }
 
 fn refused(d: &Daemon, data: &[u8]) -> String {

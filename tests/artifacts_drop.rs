@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::Daemon;
 use common::artifacts::{
-    bundle, bundle_with, download, drop_file, file_named, files, js, manifest, noise, wait_for,
+    bundle, bundle_with, corrupt_bundle, download, drop_file, file_named, files, js, manifest,
+    noise, sha1_hex, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -311,6 +312,77 @@ fn each_bad_drop_lands_in_failed_with_its_reason() {
         gone(&s.drop.join("norelease.zip"))
     });
     assert!(content(&s.d, "9.9.9", "~/a.js") == a);
+}
+
+#[test]
+fn a_bundle_stored_whole_is_verified_after_storing_and_a_corrupt_one_withdrawn() {
+    // Two files or more are stored as a bundle with an artifact index.
+    let s = start("  index_min_files: 2\n");
+    let (a, map) = two_files();
+    drop_file(&s.drop, "site.zip", &site_bundle("1.0.0", true));
+    // The drop is cleared away only once every entry was read back and hashed.
+    wait_for(30, "the sound bundle", || gone(&s.drop.join("site.zip")));
+    let list = files(&s.d, "1.0.0");
+    assert_eq!(list.len(), 2);
+    for (name, bytes) in [("~/a.js", &a), ("~/a.js.map", &map)] {
+        let f = file_named(&list, name);
+        assert_eq!(f["sha1"], sha1_hex(bytes), "{name}");
+        assert_eq!(f["size"], bytes.len(), "{name}");
+    }
+    assert!(content(&s.d, "1.0.0", "~/a.js") == a);
+    assert_eq!(
+        s.d.count("SELECT count(*) FROM artifact_bundles WHERE verified IS NOT NULL"),
+        1
+    );
+
+    // A bundle whose second entry fails its CRC-32: stored from its directory and manifest,
+    // then withdrawn by the verify step, and the drop lands in failed/ naming the entry.
+    let (b, c) = (noise(21, 40_000), noise(22, 40_000));
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[
+            ("files/b.js", "~/b.js", "minified_source"),
+            ("files/c.js", "~/c.js", "minified_source"),
+        ],
+    );
+    let data = corrupt_bundle(&m, &[("files/b.js", &b), ("files/c.js", &c)], "files/c.js");
+    drop_file(&s.drop, "corrupt.zip", &data);
+    let reason = failed_reason(&s.drop, "corrupt.zip");
+    assert!(reason.contains("checksum mismatch"), "{reason}");
+    assert!(reason.contains("files/c.js"), "{reason}");
+    assert!(s.drop.join("failed/corrupt.zip").exists());
+    // Nothing of it is left: one bundle (the sound one), its two index entries, all hashed.
+    assert_eq!(s.d.count("SELECT count(*) FROM artifact_bundles"), 1);
+    assert_eq!(s.d.count("SELECT count(*) FROM artifact_index"), 2);
+    assert_eq!(
+        s.d.count("SELECT count(*) FROM artifact_index WHERE sha1 IS NULL"),
+        0
+    );
+    assert_eq!(files(&s.d, "1.0.0").len(), 2);
+
+    // A corrupt bundle that would replace ~/a.js is read in full before anything is replaced,
+    // so it is refused at once and the stored ~/a.js stays.
+    let new_a = js(9, 6000);
+    let m = manifest(
+        "acme",
+        Some("1.0.0"),
+        &[
+            ("files/_/_/a.js", "~/a.js", "minified_source"),
+            ("files/d.js", "~/d.js", "minified_source"),
+        ],
+    );
+    let data = corrupt_bundle(
+        &m,
+        &[("files/_/_/a.js", &new_a), ("files/d.js", &b)],
+        "files/_/_/a.js",
+    );
+    drop_file(&s.drop, "replace.zip", &data);
+    let reason = failed_reason(&s.drop, "replace.zip");
+    assert!(reason.contains("checksum mismatch"), "{reason}");
+    assert_eq!(s.d.count("SELECT count(*) FROM artifact_bundles"), 1);
+    assert!(content(&s.d, "1.0.0", "~/a.js") == a);
+    assert_eq!(files(&s.d, "1.0.0").len(), 2);
 }
 
 #[test]

@@ -269,6 +269,11 @@ fn a_large_upload_goes_to_the_artifact_index() {
         list.iter()
             .all(|f| f["id"].as_str().unwrap().starts_with('i'))
     );
+    // A bundle is indexed from its manifest when assembled; the verify step then reads every
+    // entry (CRC-32, size) and records its sha1.
+    wait_for(30, "the bundle's verify step", || {
+        d.count("SELECT count(*) FROM artifact_bundles WHERE verified IS NOT NULL") == 1
+    });
     compare_all(&d, "2.0.0", &dist);
 
     // The bundle is also found by debug id and its entries download from it.

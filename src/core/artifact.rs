@@ -205,8 +205,15 @@ pub enum StoredAs {
     Nothing,
     /// Each artifact as a release file of its own.
     ReleaseFiles,
-    /// The bundle itself, under this bundle id (and in the release's artifact index).
-    Bundle { bundle_id: String },
+    /// The bundle itself, under this bundle id (and in the release's artifact index), in
+    /// `artifact_bundles` row `row` with file `file_id`. Unless `verified` (its entries were
+    /// read at assemble), the verify step ([`verify_bundle`]) reads them after the commit.
+    Bundle {
+        bundle_id: String,
+        row: i64,
+        file_id: i64,
+        verified: bool,
+    },
 }
 
 /// What [`assemble`] did.
@@ -218,12 +225,14 @@ pub struct Outcome {
     pub stored_as: StoredAs,
 }
 
-/// An artifact whose bytes were read: its entry, size and sha1, and (when stored as a release
-/// file) its blobs.
+/// An artifact of the bundle being assembled: its manifest entry, its size and sha1 when it
+/// was read, and its blobs when it is stored as a release file of its own. Entries of a bundle
+/// stored whole are usually not read at assemble (`sha1` is `None` and `size` the zip
+/// directory's until the verify step).
 struct Read1 {
     artifact: Artifact,
     size: u64,
-    sha1: String,
+    sha1: Option<String>,
     blobs: Option<Vec<BlobRef>>,
 }
 
@@ -310,7 +319,7 @@ pub fn assemble(
     settings: &Settings,
     org: &Org,
     req: &AssembleRequest,
-    finish: &dyn Fn(&Transaction<'_>) -> Result<(), StoreError>,
+    finish: &dyn Fn(&Transaction<'_>, &StoredAs) -> Result<(), StoreError>,
 ) -> Result<Outcome, AssembleError> {
     let now = super::now();
     if req.dist.is_some() && req.version.is_none() {
@@ -333,8 +342,9 @@ pub fn assemble(
                 max: settings.max_file_size,
             });
         }
-        // One pass: the zip is read entry by entry in file order while the reader hashes the
-        // blobs it fetches, so the checksum is verified without reading the bundle twice.
+        // One pass: the zip is read in file order (entries of release files, or only its
+        // directory and manifest for a bundle stored whole) while the reader hashes the blobs it
+        // fetches, so the checksum is verified without reading the bundle twice.
         let reader = BlobReader::new(conn, blobs::parts_of(&chunks));
         let reader = if req.checksum_verified {
             reader
@@ -401,7 +411,7 @@ pub fn assemble(
             StoredAs::ReleaseFiles
         } else {
             let projects = projects_for(tx, org, req, &manifest)?;
-            let bundle_id = store_bundle(
+            store_bundle(
                 tx,
                 org,
                 release.as_ref(),
@@ -412,10 +422,9 @@ pub fn assemble(
                 &manifest,
                 &reads,
                 &now,
-            )?;
-            StoredAs::Bundle { bundle_id }
+            )?
         };
-        finish(tx)?;
+        finish(tx, &stored_as)?;
         Ok::<_, AssembleError>(Outcome {
             artifact_count: reads.len(),
             release: version.clone(),
@@ -489,26 +498,44 @@ fn read_bundle(
                 artifact.path
             ))
         })?;
-        let at = zip
+        let entry = zip
             .by_index_data(index)
-            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?
-            .header_start();
-        order.push((at, index, artifact));
-    }
-    order.sort_by_key(|(at, _, _)| *at);
-    let mut buf = vec![0u8; STREAM_PIECE * 4];
-    let mut reads = Vec::with_capacity(order.len());
-    for (_, index, artifact) in order {
-        let mut entry = zip
-            .by_index(index)
-            .map_err(|e| AssembleError::InvalidBundle(format!("{}: {e}", artifact.path)))?;
-        if entry.size() > settings.max_file_size {
+            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?;
+        let (at, declared) = (entry.header_start(), entry.size());
+        if declared > settings.max_file_size {
             return Err(AssembleError::TooLarge {
                 name: artifact.path.clone(),
-                size: entry.size(),
+                size: declared,
                 max: settings.max_file_size,
             });
         }
+        order.push((at, index, declared, artifact));
+    }
+    order.sort_by_key(|(at, _, _, _)| *at);
+    // A bundle stored whole is indexed from its manifest and zip directory, as Sentry does:
+    // reading (inflating, CRC-checking, hashing) every entry costs more than storing the
+    // bundle, so the verify step does it after the commit (`verify_bundle`). Unless the bundle
+    // would replace artifacts already stored: a bundle found corrupt later could not give them
+    // back, so its entries are read now, before anything is replaced.
+    let read_now = single
+        || store.read_blocking(|c| {
+            replaces_stored(c, org, version.as_deref(), dist.as_deref(), &manifest, req)
+        })?;
+    let mut buf = vec![0u8; STREAM_PIECE * 4];
+    let mut reads = Vec::with_capacity(order.len());
+    for (_, index, declared, artifact) in order {
+        if !read_now {
+            reads.push(Read1 {
+                artifact,
+                size: declared,
+                sha1: None,
+                blobs: None,
+            });
+            continue;
+        }
+        let mut entry = zip
+            .by_index(index)
+            .map_err(|e| AssembleError::InvalidBundle(format!("{}: {e}", artifact.path)))?;
         // Never trust the declared size: stop at the limit whatever the zip claims.
         let mut limited = (&mut entry).take(settings.max_file_size + 1);
         let (size, sha1, blobs) = if single {
@@ -520,19 +547,8 @@ fn read_bundle(
             let stored = sink.finish()?;
             (stored.size, stored.sha1, Some(stored.blobs))
         } else {
-            let mut hasher = Sha1::new();
-            let mut size = 0u64;
-            loop {
-                let n = limited
-                    .read(&mut buf)
-                    .map_err(|e| entry_error(&artifact.path, e))?;
-                if n == 0 {
-                    break;
-                }
-                size += n as u64;
-                hasher.update(&buf[..n]);
-            }
-            (size, hex::encode(hasher.finalize()), None)
+            let (size, sha1) = digest(&mut limited, &mut buf, &artifact.path)?;
+            (size, sha1, None)
         };
         if size > settings.max_file_size {
             return Err(AssembleError::TooLarge {
@@ -544,13 +560,62 @@ fn read_bundle(
         reads.push(Read1 {
             artifact,
             size,
-            sha1,
+            sha1: Some(sha1),
             blobs,
         });
     }
     // Keep the manifest's (path) order for what is stored.
     reads.sort_by(|a, b| a.artifact.path.cmp(&b.artifact.path));
     Ok((manifest, version, dist, reads))
+}
+
+/// Whether storing this bundle would replace something already stored: an artifact of the
+/// release under one of the bundle's URLs, or a bundle under the same bundle id.
+fn replaces_stored(
+    conn: &Connection,
+    org: &Org,
+    version: Option<&str>,
+    dist: Option<&str>,
+    manifest: &Manifest,
+    req: &AssembleRequest,
+) -> Result<bool, StoreError> {
+    let bundle_id = manifest
+        .bundle_debug_id()
+        .unwrap_or_else(|| manifest::uuid_from_hex(&req.checksum));
+    if rows::bundle_by_id(conn, org.id, &bundle_id)?.is_some() {
+        return Ok(true);
+    }
+    let Some(release) = version
+        .map(|v| releases::by_version(conn, org.id, v))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(false);
+    };
+    for artifact in manifest.artifacts() {
+        if rows::ident_taken(conn, release.id, &manifest::ident(&artifact.url, dist))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Reads `reader` to its end through `buf`: its size and sha1. A read error names `path`.
+fn digest(
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    path: &str,
+) -> Result<(u64, String), AssembleError> {
+    let mut hasher = Sha1::new();
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(buf).map_err(|e| entry_error(path, e))?;
+        if n == 0 {
+            return Ok((size, hex::encode(hasher.finalize())));
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
 }
 
 fn release_for(
@@ -632,7 +697,7 @@ fn store_release_files(
                 kind: "release.file",
                 headers: &headers,
                 size: r.size,
-                sha1: &r.sha1,
+                sha1: r.sha1.as_deref().unwrap_or_default(),
                 created: now,
             },
             r.blobs.as_deref().unwrap_or_default(),
@@ -677,7 +742,7 @@ fn store_bundle(
     manifest: &Manifest,
     reads: &[Read1],
     now: &str,
-) -> Result<String, AssembleError> {
+) -> Result<StoredAs, AssembleError> {
     let bundle_id = manifest
         .bundle_debug_id()
         .unwrap_or_else(|| manifest::uuid_from_hex(checksum));
@@ -730,13 +795,22 @@ fn store_bundle(
                     kind: a.kind.name(),
                     headers: &headers_json(&a.headers),
                     size: r.size,
-                    sha1: &r.sha1,
+                    sha1: r.sha1.as_deref(),
                     now,
                 },
             )?;
         }
     }
-    Ok(bundle_id)
+    let verified = reads.iter().all(|r| r.sha1.is_some());
+    if verified {
+        rows::set_bundle_verified(tx, row, now)?;
+    }
+    Ok(StoredAs::Bundle {
+        bundle_id,
+        row,
+        file_id,
+        verified,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -977,7 +1051,7 @@ fn run_assemble_event(
         return Err(HandlerError::Permanent("organization vanished".into()));
     };
     let request = event.request.clone();
-    let finish = |tx: &Transaction<'_>| {
+    let finish = |tx: &Transaction<'_>, stored: &StoredAs| {
         rows::set_assemble_state(
             tx,
             event.org_id,
@@ -987,7 +1061,25 @@ fn run_assemble_event(
             "ok",
             None,
             &super::now(),
-        )
+        )?;
+        if let StoredAs::Bundle {
+            row,
+            file_id,
+            verified: false,
+            ..
+        } = stored
+        {
+            pipeline::enqueue(
+                tx,
+                "artifacts",
+                &VerifyEvent {
+                    bundle_row: *row,
+                    file_id: *file_id,
+                    assemble: event.clone(),
+                },
+            )?;
+        }
+        Ok(())
     };
     match assemble(store, settings, &org, &request, &finish) {
         Ok(outcome) => {
@@ -1015,7 +1107,7 @@ fn run_assemble_event(
     }
 }
 
-/// Registers the assemble handler. Call before the pipeline worker starts.
+/// Registers the assemble and verify handlers. Call before the pipeline worker starts.
 pub fn register(pipeline: &pipeline::Pipeline, store: &Store, settings: Arc<Settings>) {
     pipeline.register(
         AssembleEvent::KIND,
@@ -1024,6 +1116,164 @@ pub fn register(pipeline: &pipeline::Pipeline, store: &Store, settings: Arc<Sett
             settings,
         }),
     );
+    pipeline.register(
+        VerifyEvent::KIND,
+        Arc::new(VerifyHandler {
+            store: store.clone(),
+        }),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The verify step: every entry of a bundle stored whole, read once after its assemble
+// ---------------------------------------------------------------------------------------------
+
+/// What [`verify_bundle`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// Every entry inflated, matched its CRC-32 and its declared size; the index now has each
+    /// entry's sha1.
+    Sound,
+    /// The bundle is gone, holds another file now, or was verified already: nothing to do.
+    Superseded,
+    /// An entry is corrupt: the bundle and everything pointing into it were removed.
+    Withdrawn(String),
+}
+
+/// Reads every entry of the bundle in `artifact_bundles` row `bundle_row` (stored as file
+/// `file_id`) front to back: inflates it, checks its CRC-32 and its size against the zip's
+/// directory, and hashes it. Then, in one transaction, either records each entry's size and
+/// sha1 in the release's artifact index and marks the bundle verified, or withdraws the bundle
+/// and calls `on_withdraw` with the reason (to report it where the bundle came from).
+/// Blocking: call it from a blocking thread.
+pub fn verify_bundle(
+    store: &Store,
+    bundle_row: i64,
+    file_id: i64,
+    on_withdraw: &dyn Fn(&Transaction<'_>, &str) -> Result<(), StoreError>,
+) -> Result<Verified, StoreError> {
+    let found = store.read_blocking(|conn| {
+        if rows::unverified_bundle(conn, bundle_row, file_id)?.is_none() {
+            return Ok::<_, StoreError>(None);
+        }
+        let reader = BlobReader::new(conn, blobs::parts(conn, file_id)?);
+        Ok(Some(
+            open_bundle(reader).and_then(|mut zip| digest_entries(&mut zip)),
+        ))
+    })?;
+    let Some(result) = found else {
+        return Ok(Verified::Superseded);
+    };
+    store.write_blocking(|tx| {
+        if rows::unverified_bundle(tx, bundle_row, file_id)?.is_none() {
+            return Ok(Verified::Superseded);
+        }
+        match result {
+            Ok(entries) => {
+                for (path, size, sha1) in &entries {
+                    rows::set_entry_digest(tx, bundle_row, path, *size, sha1)?;
+                }
+                rows::set_bundle_verified(tx, bundle_row, &super::now())?;
+                Ok(Verified::Sound)
+            }
+            Err(AssembleError::Store(e)) => Err(e),
+            Err(e) => {
+                let reason = e.to_string();
+                rows::withdraw_bundle(tx, bundle_row)?;
+                on_withdraw(tx, &reason)?;
+                Ok(Verified::Withdrawn(reason))
+            }
+        }
+    })
+}
+
+/// `(path, size, sha1)` of every file entry, read in the order the bytes sit in the bundle.
+fn digest_entries(zip: &mut Bundle<'_>) -> Result<Vec<(String, u64, String)>, AssembleError> {
+    let mut order = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index_data(i)
+            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?;
+        if !entry.is_dir() {
+            order.push((entry.header_start(), i));
+        }
+    }
+    order.sort_unstable();
+    let mut buf = vec![0u8; STREAM_PIECE * 4];
+    let mut out = Vec::with_capacity(order.len());
+    for (_, i) in order {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?;
+        let path = entry
+            .name()
+            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?
+            .to_string();
+        let declared = entry.size();
+        // The zip reader checks the CRC-32 when the entry ends; read one byte past the declared
+        // size so an entry that inflates to more is caught too.
+        let (size, sha1) = digest(&mut (&mut entry).take(declared + 1), &mut buf, &path)?;
+        if size != declared {
+            return Err(AssembleError::Checksum(format!(
+                "{path} inflates to {size} bytes, the zip directory says {declared}"
+            )));
+        }
+        out.push((path, size, sha1));
+    }
+    Ok(out)
+}
+
+/// The verify step of a bundle assembled from an upload; a corrupt entry turns the upload's
+/// assemble state to `error` with the reason, for clients that poll again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyEvent {
+    pub bundle_row: i64,
+    pub file_id: i64,
+    pub assemble: AssembleEvent,
+}
+
+impl Event for VerifyEvent {
+    const KIND: &'static str = "artifacts.verify";
+    // One per assemble attempt (row ids can be reused once a withdrawn bundle is deleted).
+    fn idempotency_key(&self) -> String {
+        self.assemble.idempotency_key()
+    }
+}
+
+/// Applies [`VerifyEvent`]s.
+pub struct VerifyHandler {
+    pub store: Store,
+}
+
+impl Handler for VerifyHandler {
+    fn handle<'a>(&'a self, entry: &'a inbox::Entry) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let event: VerifyEvent = pipeline::decode(entry)?;
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || {
+                let a = &event.assemble;
+                let on_withdraw = |tx: &Transaction<'_>, reason: &str| {
+                    rows::set_assemble_state(
+                        tx,
+                        a.org_id,
+                        a.task.as_str(),
+                        &a.request.checksum,
+                        a.generation,
+                        "error",
+                        Some(reason),
+                        &super::now(),
+                    )
+                };
+                let verified = verify_bundle(&store, event.bundle_row, event.file_id, &on_withdraw)?;
+                if let Verified::Withdrawn(reason) = &verified {
+                    tracing::warn!(checksum = %a.request.checksum, error = %reason, "artifact bundle withdrawn: an entry is corrupt");
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| HandlerError::Retry(format!("verify task failed: {e}")))?
+        })
+    }
 }
 
 /// Resubmits assembles a previous run accepted but did not finish. Their events are normally
@@ -1159,7 +1409,7 @@ pub fn lookup(
                 dist: hit.dist,
                 artifact_id: Some(hit.id),
                 size: Some(hit.size),
-                sha1: Some(hit.sha1),
+                sha1: hit.sha1,
                 headers: Some(hit.headers),
                 content: hit.content,
             });

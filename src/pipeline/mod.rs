@@ -257,6 +257,18 @@ impl Pipeline {
     }
 }
 
+/// Records an event inside a transaction that is already open, so it commits (or not) with
+/// the rows it follows from. Only for handlers: the worker applies it in the drain it is
+/// running, without a wake-up. Returns `None` for a duplicate.
+pub fn enqueue<E: Event>(
+    tx: &rusqlite::Transaction<'_>,
+    source: &str,
+    event: &E,
+) -> Result<Option<i64>, StoreError> {
+    let (key, payload) = encode(event);
+    inbox::insert(tx, &key, source, E::KIND, &payload, &core::now())
+}
+
 fn encode<E: Event>(event: &E) -> (String, String) {
     let key = format!("{}:{}", E::KIND, event.idempotency_key());
     // Events are plain data; serialising them cannot fail.

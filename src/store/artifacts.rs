@@ -69,7 +69,8 @@ pub struct Listed {
     /// JSON object.
     pub headers: String,
     pub size: u64,
-    pub sha1: String,
+    /// `None` for an entry of a bundle whose verify step has not run yet.
+    pub sha1: Option<String>,
     pub date_created: String,
     /// The source file type, when known (index entries record it; release files keep it in
     /// their headers' absence, so `None`).
@@ -193,6 +194,16 @@ pub fn by_names(
 
 /// Removes whatever is stored under `ident` for the release (either shape), deleting the
 /// files only it used.
+/// Whether the release has an artifact (release file or index entry) under `ident`.
+pub fn ident_taken(conn: &Connection, release_id: i64, ident: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM release_files WHERE release_id = ?1 AND ident = ?2)
+                 OR EXISTS (SELECT 1 FROM artifact_index WHERE release_id = ?1 AND ident = ?2)",
+        )?
+        .query_row(params![release_id, ident], |r| r.get(0))?)
+}
+
 fn clear_ident(conn: &Connection, release_id: i64, ident: &str) -> Result<(), StoreError> {
     let old: Option<i64> = conn
         .prepare_cached("SELECT file_id FROM release_files WHERE release_id = ?1 AND ident = ?2")?
@@ -252,8 +263,10 @@ pub struct NewIndexEntry<'a> {
     pub path: &'a str,
     pub kind: &'a str,
     pub headers: &'a str,
+    /// As the zip's directory declares it until the verify step has read the entry.
     pub size: u64,
-    pub sha1: &'a str,
+    /// `None` until the verify step has hashed the entry.
+    pub sha1: Option<&'a str>,
     pub now: &'a str,
 }
 
@@ -307,6 +320,64 @@ pub fn delete(conn: &Connection, release_id: i64, id: ArtifactId) -> Result<bool
     }
 }
 
+/// A bundle's verify step: records each entry's true size and sha1 in the index.
+pub fn set_entry_digest(
+    conn: &Connection,
+    bundle_row: i64,
+    path: &str,
+    size: u64,
+    sha1: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE artifact_index SET size = ?3, sha1 = ?4
+          WHERE artifact_bundle_id = ?1 AND bundle_path = ?2",
+    )?
+    .execute(params![bundle_row, path, size as i64, sha1])?;
+    Ok(())
+}
+
+/// Marks a bundle as read in full and found sound.
+pub fn set_bundle_verified(
+    conn: &Connection,
+    bundle_row: i64,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE artifact_bundles SET verified = ?2 WHERE id = ?1")?
+        .execute(params![bundle_row, now])?;
+    Ok(())
+}
+
+/// Removes a bundle found corrupt, with everything that points into it (index entries, debug
+/// ids, release and project links go by cascade) and its file; its blobs are left to prune.
+pub fn withdraw_bundle(conn: &Connection, bundle_row: i64) -> Result<(), StoreError> {
+    let file: Option<i64> = conn
+        .prepare_cached("SELECT file_id FROM artifact_bundles WHERE id = ?1")?
+        .query_row([bundle_row], |r| r.get(0))
+        .optional()?;
+    conn.prepare_cached("DELETE FROM artifact_bundles WHERE id = ?1")?
+        .execute([bundle_row])?;
+    if let Some(file_id) = file {
+        blobs::delete_file(conn, file_id)?;
+    }
+    Ok(())
+}
+
+/// The bundle stored in row `bundle_row` with file `file_id`, if it is still that file and its
+/// verify step is pending.
+pub fn unverified_bundle(
+    conn: &Connection,
+    bundle_row: i64,
+    file_id: i64,
+) -> Result<Option<Bundle>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, org_id, bundle_id, file_id, artifact_count, date_added, date_last_modified
+               FROM artifact_bundles WHERE id = ?1 AND file_id = ?2 AND verified IS NULL",
+        )?
+        .query_row(params![bundle_row, file_id], bundle_row_of)
+        .optional()?)
+}
+
 /// A stored bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
@@ -319,7 +390,7 @@ pub struct Bundle {
     pub date_last_modified: String,
 }
 
-fn bundle_row(r: &Row<'_>) -> rusqlite::Result<Bundle> {
+fn bundle_row_of(r: &Row<'_>) -> rusqlite::Result<Bundle> {
     Ok(Bundle {
         id: r.get(0)?,
         org_id: r.get(1)?,
@@ -341,7 +412,7 @@ pub fn bundle_by_id(
             "SELECT id, org_id, bundle_id, file_id, artifact_count, date_added, date_last_modified
                FROM artifact_bundles WHERE org_id = ?1 AND bundle_id = ?2",
         )?
-        .query_row(params![org_id, bundle_id], bundle_row)
+        .query_row(params![org_id, bundle_id], bundle_row_of)
         .optional()?)
 }
 
@@ -359,7 +430,7 @@ pub fn put_bundle(
         Some(old) => {
             conn.prepare_cached(
                 "UPDATE artifact_bundles SET file_id = ?2, artifact_count = ?3, date_uploaded = ?4,
-                        date_last_modified = ?4 WHERE id = ?1",
+                        date_last_modified = ?4, verified = NULL WHERE id = ?1",
             )?
             .execute(params![old.id, file_id, artifact_count, now])?;
             if old.file_id != file_id {

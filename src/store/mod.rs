@@ -77,6 +77,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0004_artifacts.sql")),
         M::up(include_str!("migrations/0005_issues.sql")),
         M::up(include_str!("migrations/0006_github.sql")),
+        M::up(include_str!("migrations/0007_bundle_verify.sql")),
     ]
 }
 

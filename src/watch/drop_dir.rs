@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::config::{AfterSuccess, Config};
-use crate::core::artifact::{self, AssembleError, AssembleRequest, Settings};
+use crate::core::artifact::{self, AssembleError, AssembleRequest, Settings, StoredAs, Verified};
 use crate::model::manifest;
 use crate::pipeline::{self, Event, Handler, HandlerError, Pipeline, Submitted};
 use crate::store::artifacts as rows;
@@ -155,7 +155,7 @@ fn apply_drop(
         checksum_verified: true,
         ..Default::default()
     };
-    let finish = |tx: &rusqlite::Transaction<'_>| {
+    let finish = |tx: &rusqlite::Transaction<'_>, stored: &StoredAs| {
         rows::record_drop(
             tx,
             &ev.checksum,
@@ -164,14 +164,41 @@ fn apply_drop(
             &shown,
             None,
             &crate::core::now(),
-        )
+        )?;
+        // A bundle stored whole stays in the drop folder until its verify step has read
+        // every entry: a corrupt one still sends the drop to failed/.
+        if let StoredAs::Bundle {
+            row,
+            file_id,
+            verified: false,
+            ..
+        } = stored
+        {
+            pipeline::enqueue(
+                tx,
+                "drop_dir",
+                &DropVerifyEvent {
+                    drop: ev.clone(),
+                    bundle_row: *row,
+                    file_id: *file_id,
+                },
+            )?;
+        }
+        Ok(())
     };
     // Only touch the drop on disk if it is still the version that was read.
     let unchanged = || fingerprint_of(&path) == Some(ev.fingerprint);
     match artifact::assemble(store, settings, &org, &req, &finish) {
         Ok(outcome) => {
             tracing::info!(drop = %shown, files = outcome.artifact_count, release = ?outcome.release, stored_as = ?outcome.stored_as, "artifact drop stored");
-            if unchanged() {
+            let verifying = matches!(
+                outcome.stored_as,
+                StoredAs::Bundle {
+                    verified: false,
+                    ..
+                }
+            );
+            if unchanged() && !verifying {
                 settle(&ev.drop_dir, &ev.name, after);
             }
             Ok(())
@@ -197,6 +224,81 @@ fn apply_drop(
             Ok(())
         }
     }
+}
+
+/// The verify step of a drop stored as a bundle: the drop is settled once every entry has been
+/// read and found sound, or moved to `failed/` with the corrupt entry named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropVerifyEvent {
+    pub drop: DropEvent,
+    pub bundle_row: i64,
+    pub file_id: i64,
+}
+
+impl Event for DropVerifyEvent {
+    const KIND: &'static str = "artifacts.drop_verify";
+    fn idempotency_key(&self) -> String {
+        self.drop.idempotency_key()
+    }
+}
+
+/// Applies [`DropVerifyEvent`]s.
+pub struct DropVerifyHandler {
+    store: Store,
+    after_success: AfterSuccess,
+}
+
+impl Handler for DropVerifyHandler {
+    fn handle<'a>(&'a self, entry: &'a inbox::Entry) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let event: DropVerifyEvent = pipeline::decode(entry)?;
+            let store = self.store.clone();
+            let after = self.after_success;
+            tokio::task::spawn_blocking(move || verify_drop(&store, after, &event))
+                .await
+                .map_err(|e| HandlerError::Retry(format!("drop verify task failed: {e}")))?
+        })
+    }
+}
+
+fn verify_drop(
+    store: &Store,
+    after: AfterSuccess,
+    event: &DropVerifyEvent,
+) -> Result<(), HandlerError> {
+    let ev = &event.drop;
+    let path = ev.path();
+    let shown = path.display().to_string();
+    let on_withdraw = |tx: &rusqlite::Transaction<'_>, reason: &str| {
+        rows::record_drop(
+            tx,
+            &ev.checksum,
+            ev.generation,
+            false,
+            &shown,
+            Some(reason),
+            &crate::core::now(),
+        )
+    };
+    let verified = artifact::verify_bundle(store, event.bundle_row, event.file_id, &on_withdraw)?;
+    let in_place = fingerprint_of(&path) == Some(ev.fingerprint);
+    match verified {
+        Verified::Sound | Verified::Superseded => {
+            tracing::info!(drop = %shown, "artifact drop verified");
+            if in_place {
+                settle(&ev.drop_dir, &ev.name, after);
+            }
+        }
+        Verified::Withdrawn(reason) => {
+            tracing::warn!(drop = %shown, error = %reason, "artifact drop withdrawn: an entry is corrupt");
+            if in_place {
+                fail(&ev.drop_dir, &ev.name, &reason);
+            } else {
+                report(&ev.drop_dir, &ev.name, &reason);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A free name for `name` inside `dir`: `name`, else `name.1`, `name.2`, ...
@@ -252,6 +354,20 @@ fn fail(drop_dir: &Path, name: &str, reason: &str) {
     }
 }
 
+/// Writes `failed/<name>.error` for a drop that is no longer in the drop folder.
+fn report(drop_dir: &Path, name: &str, reason: &str) {
+    let failed = drop_dir.join(FAILED_DIR);
+    let result = std::fs::create_dir_all(&failed).and_then(|()| {
+        let target = free_name(&failed, name);
+        let tmp = failed.join(format!(".{target}.error.tmp"));
+        std::fs::write(&tmp, format!("{reason}\n"))?;
+        std::fs::rename(&tmp, failed.join(format!("{target}.error")))
+    });
+    if let Err(e) = result {
+        tracing::error!(drop = %drop_dir.join(name).display(), error = %e, "cannot write a drop's .error report");
+    }
+}
+
 /// Registers the drop handler. Call before the pipeline worker starts.
 pub fn register(pipeline: &Pipeline, config: &Config, settings: Arc<Settings>) {
     pipeline.register(
@@ -260,6 +376,13 @@ pub fn register(pipeline: &Pipeline, config: &Config, settings: Arc<Settings>) {
             store: pipeline.store().clone(),
             settings,
             org_slug: config.organization.clone(),
+            after_success: config.artifacts.after_success,
+        }),
+    );
+    pipeline.register(
+        DropVerifyEvent::KIND,
+        Arc::new(DropVerifyHandler {
+            store: pipeline.store().clone(),
             after_success: config.artifacts.after_success,
         }),
     );
@@ -600,7 +723,21 @@ impl DropWatcher {
             Submitted::Duplicate => {
                 let key = format!("{}:{}", DropEvent::KIND, event.idempotency_key());
                 let status = self.store.read_blocking(|c| rows::inbox_event(c, &key))?;
+                // Stored as a bundle, its verify step may still be due: it settles the drop.
+                let verify = format!("{}:{}", DropVerifyEvent::KIND, event.idempotency_key());
+                let verifying = match self
+                    .store
+                    .read_blocking(|c| rows::inbox_event(c, &verify))?
+                {
+                    Some((false, payload)) => Some(
+                        serde_json::from_str::<DropVerifyEvent>(&payload)
+                            .is_ok_and(|p| p.drop.path() == event.path()),
+                    ),
+                    _ => None,
+                };
                 Ok(match status {
+                    Some((true, _)) if verifying == Some(true) => Ingest::Submitted,
+                    Some((true, _)) if verifying == Some(false) => Ingest::Later,
                     Some((true, _)) => Ingest::AlreadyDone,
                     Some((false, payload)) => {
                         let same = serde_json::from_str::<DropEvent>(&payload)

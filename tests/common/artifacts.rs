@@ -68,6 +68,24 @@ pub fn bundle_with(
     zip.finish().unwrap().into_inner()
 }
 
+/// [`bundle_with`] (entries stored, not deflated) with one byte of `corrupt`'s content flipped,
+/// so that entry no longer matches its CRC-32 while the zip still opens.
+#[allow(dead_code)]
+pub fn corrupt_bundle(manifest: &Value, files: &[(&str, &[u8])], corrupt: &str) -> Vec<u8> {
+    let mut data = bundle_with(manifest, files, true, zip::CompressionMethod::Stored);
+    let content = files
+        .iter()
+        .find(|(path, _)| *path == corrupt)
+        .map(|(_, bytes)| *bytes)
+        .expect("the entry to corrupt is one of the files");
+    let at = data
+        .windows(content.len())
+        .position(|w| w == content)
+        .expect("stored entries keep their bytes");
+    data[at + content.len() / 2] ^= 0xff;
+    data
+}
+
 /// A manifest for `files` as (entry path, url, type).
 pub fn manifest(org: &str, release: Option<&str>, files: &[(&str, &str, &str)]) -> Value {
     let mut entries = serde_json::Map::new();
