@@ -249,7 +249,7 @@ fn assemble_walks_sentrys_states_and_enforces_the_file_limit() {
 }
 
 #[test]
-fn a_corrupt_entry_in_an_uploaded_bundle_is_caught_by_the_verify_step() {
+fn a_corrupt_entry_or_a_wrong_checksum_in_an_uploaded_bundle_is_caught_by_the_verify_step() {
     let d = Daemon::start_with(&format!(
         "{}artifacts:\n  index_min_files: 2\n",
         common::DEFAULT_CONFIG
@@ -305,6 +305,45 @@ fn a_corrupt_entry_in_an_uploaded_bundle_is_caught_by_the_verify_step() {
         );
     }
     assert!(files(&d, "1.0.0").is_empty());
+
+    // The same pass checks the announced checksum of a bundle stored whole.
+    let sound = bundle(&m, &[("files/b.js", &b), ("files/c.js", &c)], true);
+    let mut lying = upload(&d, &sound, MIB, json!({"version": "1.0.0"}));
+    lying["checksum"] = json!(sha1_hex(b"something else"));
+    assemble_until_done(&d, &lying);
+    let poll = json!({"checksum": lying["checksum"], "chunks": [], "projects": ["web"]});
+    let mut last = Value::Null;
+    wait_for(30, "the verify step to refuse the checksum", || {
+        last = d
+            .api(
+                "POST",
+                "organizations/acme/artifactbundle/assemble/",
+                Some(poll.clone()),
+            )
+            .1;
+        last["state"] == "error"
+    });
+    let detail = last["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("Reported checksum mismatch"), "{last}");
+    assert_eq!(d.count("SELECT count(*) FROM artifact_bundles"), 0);
+    // A bundle of release files is checked before anything is stored.
+    let one = bundle(
+        &manifest("acme", Some("1.0.0"), &[("files/b.js", "~/b.js", "source")]),
+        &[("files/b.js", &b)],
+        true,
+    );
+    let mut lying = upload(&d, &one, MIB, json!({"version": "1.0.0"}));
+    lying["checksum"] = json!(sha1_hex(b"yet another thing"));
+    let v = assemble_until_done(&d, &lying);
+    assert_eq!(v["state"], "error", "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Reported checksum mismatch"),
+        "{v}"
+    );
+    assert_eq!(d.count("SELECT count(*) FROM release_files"), 0);
 }
 
 fn refused(d: &Daemon, data: &[u8]) -> String {

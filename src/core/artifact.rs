@@ -354,11 +354,17 @@ pub fn assemble(
         let result = open_bundle(reader).and_then(|mut zip| {
             let (manifest, version, dist, reads) =
                 read_bundle(store, settings, org, req, &now, &mut zip)?;
-            let digest = zip
-                .into_inner()
-                .finish_digest()
-                .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?;
-            Ok((manifest, version, dist, reads, digest))
+            // Entries left to the verify step leave the checksum to it too: one pass over the
+            // bytes checks both, after the commit.
+            let deferred = reads.iter().any(|r| r.sha1.is_none());
+            let digest = if deferred {
+                None
+            } else {
+                zip.into_inner()
+                    .finish_digest()
+                    .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?
+            };
+            Ok((manifest, version, dist, reads, digest, deferred))
         });
         // A checksum mismatch explains any other failure, so it is reported first.
         let verify = |digest: Option<String>| -> Result<(), AssembleError> {
@@ -384,8 +390,10 @@ pub fn assemble(
             }
         };
         match result {
-            Ok((manifest, version, dist, reads, digest)) => {
-                verify(digest)?;
+            Ok((manifest, version, dist, reads, digest, deferred)) => {
+                if !deferred {
+                    verify(digest)?;
+                }
                 Ok((chunks, manifest, version, dist, reads))
             }
             Err(AssembleError::Store(e)) => Err(AssembleError::Store(e)),
@@ -1142,7 +1150,8 @@ pub enum Verified {
 
 /// Reads every entry of the bundle in `artifact_bundles` row `bundle_row` (stored as file
 /// `file_id`) front to back: inflates it, checks its CRC-32 and its size against the zip's
-/// directory, and hashes it. Then, in one transaction, either records each entry's size and
+/// directory, and hashes it; with `checksum`, the same pass checks the whole bundle's sha1
+/// (an upload's announced checksum). Then, in one transaction, either records each entry's size and
 /// sha1 in the release's artifact index and marks the bundle verified, or withdraws the bundle
 /// and calls `on_withdraw` with the reason (to report it where the bundle came from).
 /// Blocking: call it from a blocking thread.
@@ -1150,6 +1159,7 @@ pub fn verify_bundle(
     store: &Store,
     bundle_row: i64,
     file_id: i64,
+    checksum: Option<&str>,
     on_withdraw: &dyn Fn(&Transaction<'_>, &str) -> Result<(), StoreError>,
 ) -> Result<Verified, StoreError> {
     let found = store.read_blocking(|conn| {
@@ -1157,9 +1167,28 @@ pub fn verify_bundle(
             return Ok::<_, StoreError>(None);
         }
         let reader = BlobReader::new(conn, blobs::parts(conn, file_id)?);
-        Ok(Some(
-            open_bundle(reader).and_then(|mut zip| digest_entries(&mut zip)),
-        ))
+        let reader = if checksum.is_some() {
+            reader.digesting()
+        } else {
+            reader
+        };
+        Ok(Some(open_bundle(reader).and_then(|mut zip| {
+            let entries = digest_entries(&mut zip);
+            // A checksum mismatch explains any other failure, so it is reported first.
+            if let Some(expected) = checksum {
+                let actual = zip
+                    .into_inner()
+                    .finish_digest()
+                    .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?
+                    .unwrap_or_default();
+                if !actual.eq_ignore_ascii_case(expected) {
+                    return Err(AssembleError::Checksum(format!(
+                        "Reported checksum mismatch: the chunks hash to {actual}, the request says {expected}"
+                    )));
+                }
+            }
+            entries
+        })))
     })?;
     let Some(result) = found else {
         return Ok(Verified::Superseded);
@@ -1264,7 +1293,16 @@ impl Handler for VerifyHandler {
                         &super::now(),
                     )
                 };
-                let verified = verify_bundle(&store, event.bundle_row, event.file_id, &on_withdraw)?;
+                // A drop's checksum was computed from its bytes; an upload's was announced.
+                let checksum =
+                    (!a.request.checksum_verified).then_some(a.request.checksum.as_str());
+                let verified = verify_bundle(
+                    &store,
+                    event.bundle_row,
+                    event.file_id,
+                    checksum,
+                    &on_withdraw,
+                )?;
                 if let Verified::Withdrawn(reason) = &verified {
                     tracing::warn!(checksum = %a.request.checksum, error = %reason, "artifact bundle withdrawn: an entry is corrupt");
                 }

@@ -280,7 +280,8 @@ fn verify_drop(
             &crate::core::now(),
         )
     };
-    let verified = artifact::verify_bundle(store, event.bundle_row, event.file_id, &on_withdraw)?;
+    let verified =
+        artifact::verify_bundle(store, event.bundle_row, event.file_id, None, &on_withdraw)?;
     let in_place = fingerprint_of(&path) == Some(ev.fingerprint);
     match verified {
         Verified::Sound | Verified::Superseded => {
