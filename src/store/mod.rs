@@ -15,6 +15,7 @@
 pub mod activity;
 pub mod artifacts;
 pub mod blobs;
+mod checkpoint;
 pub mod commits;
 pub mod deploys;
 pub mod github;
@@ -88,6 +89,8 @@ fn migrations() -> Migrations<'static> {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// Copies the WAL back into the database file off the writer (see `checkpoint`).
+    checkpointer: checkpoint::Checkpointer,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
 }
@@ -146,6 +149,8 @@ impl Store {
             });
         }
         migrations.to_latest(&mut writer)?;
+        checkpoint::configure_writer(&writer)?;
+        let checkpointer = checkpoint::Checkpointer::start(path)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let conn = Connection::open_with_flags(
@@ -160,6 +165,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
+                checkpointer,
                 readers: Mutex::new(readers),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
             }),
@@ -203,6 +209,7 @@ impl Store {
             .map_err(StoreError::from)?;
         let value = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
+        self.inner.checkpointer.after_commit(&conn);
         Ok(value)
     }
 

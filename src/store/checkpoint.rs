@@ -1,0 +1,171 @@
+//! WAL checkpoints on a thread of their own.
+//!
+//! In WAL mode every page is written twice: to the WAL at commit, and into the database file
+//! when the WAL is checkpointed. SQLite's automatic checkpoint runs inside the commit that
+//! crosses its threshold, so the writer that happens to be committing pays for copying the
+//! whole WAL and syncing the database file — for artifact chunks (1 MiB blobs) that is most of
+//! the cost of storing them (benches/artifacts.rs). Here the writer connection only records
+//! how large the WAL has grown (a WAL hook, on the writer's own thread) and, past
+//! [`THRESHOLD_PAGES`], wakes a checkpointer thread that copies the WAL back with a `PASSIVE`
+//! checkpoint — which never blocks the writer or readers — on its own connection. It waits
+//! for a pause in the writes ([`IDLE`]) unless the WAL passes [`HIGH_WATER_PAGES`]: a burst
+//! (a large bundle arriving) is not slowed by copying its own first pages back meanwhile.
+//!
+//! Should the checkpointer fall far behind (readers pinning old snapshots for long), the writer
+//! checkpoints inline again past [`INLINE_PAGES`], so the WAL cannot grow without bound.
+
+use std::cell::Cell;
+use std::os::raw::c_int;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+
+use rusqlite::hooks::Wal;
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+
+/// SQLite's own automatic-checkpoint threshold (1000 pages, 16 MiB with 16 KiB pages).
+pub const THRESHOLD_PAGES: c_int = 1000;
+
+/// Past this the checkpointer stops waiting for a pause in the writes (256 MiB of WAL).
+pub const HIGH_WATER_PAGES: c_int = 16 * THRESHOLD_PAGES;
+
+/// How long the writes must pause before the checkpointer copies the WAL back.
+pub const IDLE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Past this the writer checkpoints inline, as SQLite would (about 1 GiB of WAL).
+pub const INLINE_PAGES: c_int = 64 * THRESHOLD_PAGES;
+
+/// The WAL file is truncated back to this size when it restarts, so a burst of writes (a large
+/// bundle) does not leave a WAL of that size behind.
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
+
+thread_local! {
+    /// The WAL's size in pages after the last commit on this thread's writer connection.
+    static WAL_PAGES: Cell<c_int> = const { Cell::new(0) };
+}
+
+fn record_wal_size(_wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(pages));
+    Ok(())
+}
+
+/// Sets up the writer connection: no automatic checkpoint, the WAL size recorded per commit.
+pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    // Registering a WAL hook replaces SQLite's automatic checkpoint (which is one).
+    conn.wal_hook(Some(record_wal_size));
+    Ok(())
+}
+
+/// The writer's side: call after each commit on the writer connection, on the same thread.
+pub struct Checkpointer {
+    /// The WAL size after a commit past the threshold.
+    wake: SyncSender<c_int>,
+}
+
+impl Checkpointer {
+    /// Starts the checkpointer thread for the database at `path`. It stops when the returned
+    /// handle is dropped.
+    pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // One pending wake-up is enough: the checkpoint copies whatever the WAL holds by then.
+        let (wake, rx) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("shiplog-checkpoint".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Task(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Checkpointer { wake })
+    }
+
+    /// Looks at the WAL size the last commit left and wakes the checkpointer (or, far past
+    /// the threshold, checkpoints inline).
+    pub fn after_commit(&self, writer: &Connection) {
+        let pages = WAL_PAGES.with(|p| p.replace(0));
+        if pages >= INLINE_PAGES {
+            checkpoint(writer);
+        } else if pages >= THRESHOLD_PAGES {
+            match self.wake.try_send(pages) {
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(_)) => checkpoint(writer),
+            }
+        }
+    }
+}
+
+fn run(conn: Connection, wake: Receiver<c_int>) {
+    while let Ok(mut pages) = wake.recv() {
+        // Wait for the writes to pause (each commit past the threshold sends again).
+        while pages < HIGH_WATER_PAGES {
+            match wake.recv_timeout(IDLE) {
+                Ok(now) => pages = now,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        checkpoint(&conn);
+    }
+    // The store is closing: leave as little WAL behind as readers allow.
+    checkpoint(&conn);
+}
+
+fn checkpoint(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Store, StoreError};
+
+    fn wal_len(dir: &std::path::Path) -> u64 {
+        std::fs::metadata(
+            dir.join(crate::store::DB_FILE)
+                .with_extension("sqlite3-wal"),
+        )
+        .map_or(0, |m| m.len())
+    }
+
+    #[test]
+    fn the_wal_is_checkpointed_and_restarted_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let blob = vec![7u8; 1 << 20];
+        // 200 MiB through the writer, in 4 MiB transactions.
+        for batch in 0..50 {
+            store
+                .write_blocking(|tx| {
+                    tx.execute("CREATE TABLE IF NOT EXISTS t (b BLOB)", [])?;
+                    for _ in 0..4 {
+                        tx.execute("INSERT INTO t (b) VALUES (?1)", [&blob])?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+            let _ = batch;
+        }
+        // The checkpointer copies the WAL back and the writer restarts it from the start, so
+        // it stays far below what was written (it would be ~200 MiB without checkpoints).
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        store
+            .write_blocking(|tx| {
+                tx.execute("INSERT INTO t (b) VALUES (x'00')", [])?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let len = wal_len(dir.path());
+        assert!(len < 100 << 20, "WAL is {len} bytes");
+        let n: i64 = store
+            .read_blocking(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(n, 201);
+    }
+}
