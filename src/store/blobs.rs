@@ -436,6 +436,7 @@ impl Seek for BlobReader<'_> {
 /// What [`ChunkSink::finish`] stored: the whole stream's sha1 and size and its blobs in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
+    /// Empty from a sink made [`ChunkSink::without_digest`].
     pub sha1: String,
     pub size: u64,
     pub blobs: Vec<BlobRef>,
@@ -451,7 +452,7 @@ pub struct ChunkSink<'s> {
     batch: Vec<(String, Vec<u8>)>,
     batch_bytes: usize,
     blobs: Vec<BlobRef>,
-    hasher: Sha1,
+    hasher: Option<Sha1>,
     size: u64,
 }
 
@@ -465,9 +466,16 @@ impl<'s> ChunkSink<'s> {
             batch: Vec::new(),
             batch_bytes: 0,
             blobs: Vec::new(),
-            hasher: Sha1::new(),
+            hasher: Some(Sha1::new()),
             size: 0,
         }
+    }
+
+    /// A sink that does not hash the whole stream, for a caller that hashes the same bytes on
+    /// another thread (a file read twice costs less than a second sha1 pass on this one).
+    pub fn without_digest(mut self) -> Self {
+        self.hasher = None;
+        self
     }
 
     /// Bytes taken so far.
@@ -476,7 +484,9 @@ impl<'s> ChunkSink<'s> {
     }
 
     pub fn push(&mut self, mut data: &[u8]) -> Result<(), StoreError> {
-        self.hasher.update(data);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(data);
+        }
         self.size += data.len() as u64;
         while !data.is_empty() {
             let room = BLOB_SIZE - self.buf.len();
@@ -544,7 +554,10 @@ impl<'s> ChunkSink<'s> {
         }
         self.flush()?;
         Ok(Stored {
-            sha1: hex::encode(self.hasher.finalize()),
+            sha1: self
+                .hasher
+                .map(|h| hex::encode(h.finalize()))
+                .unwrap_or_default(),
             size: self.size,
             blobs: self.blobs,
         })

@@ -755,15 +755,25 @@ impl DropWatcher {
         }
     }
 
+    /// Cuts a file into chunks on this thread while a second one hashes the whole file.
     fn store_file(&self, file: &Path) -> Result<crate::store::blobs::Stored, StoreError> {
-        let mut f = std::fs::File::open(file)
-            .map_err(|e| StoreError::Task(format!("{}: {e}", file.display())))?;
-        let mut sink = ChunkSink::new(&self.store, self.org_id, &crate::core::now());
-        sink.copy_from(&mut f).map_err(|e| match e {
-            Ok(io) => StoreError::Task(format!("{}: {io}", file.display())),
-            Err(store) => store,
-        })?;
-        sink.finish()
+        let failed = |e: std::io::Error| StoreError::Task(format!("{}: {e}", file.display()));
+        std::thread::scope(|scope| {
+            let whole = scope.spawn(|| manifest::sha1_file(file));
+            let mut f = std::fs::File::open(file).map_err(failed)?;
+            let mut sink =
+                ChunkSink::new(&self.store, self.org_id, &crate::core::now()).without_digest();
+            sink.copy_from(&mut f).map_err(|e| match e {
+                Ok(io) => failed(io),
+                Err(store) => store,
+            })?;
+            let mut stored = sink.finish()?;
+            stored.sha1 = whole
+                .join()
+                .map_err(|_| StoreError::Task("the hashing thread panicked".into()))?
+                .map_err(failed)?;
+            Ok(stored)
+        })
     }
 
     /// Packs a directory drop into a zip in `tmp/`, after checking its manifest and files.
