@@ -617,33 +617,41 @@ impl Write for HashWriter<'_> {
     }
 }
 
-/// The chunk checksums of a file and its own sha1.
+/// The most chunks `shiplog artifacts upload` puts in one request (see `upload`).
+const MAX_CHUNKS_PER_REQUEST: u64 = 8;
+
+/// The chunk checksums of a file and its own sha1. The whole file's sha1 is computed on a
+/// second thread while this one hashes the chunks.
 fn chunk_file(path: &Path, chunk_size: usize) -> std::io::Result<(String, Vec<String>, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut whole = Sha1::new();
-    let mut chunks = Vec::new();
-    let mut buf = vec![0u8; chunk_size];
-    let mut size = 0u64;
-    loop {
-        let mut filled = 0;
-        while filled < chunk_size {
-            let n = f.read(&mut buf[filled..])?;
-            if n == 0 {
+    std::thread::scope(|scope| {
+        let whole = scope.spawn(|| crate::model::manifest::sha1_file(path));
+        let mut f = std::fs::File::open(path)?;
+        let mut chunks = Vec::new();
+        let mut buf = vec![0u8; chunk_size];
+        let mut size = 0u64;
+        loop {
+            let mut filled = 0;
+            while filled < chunk_size {
+                let n = f.read(&mut buf[filled..])?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
                 break;
             }
-            filled += n;
+            chunks.push(hex::encode(Sha1::digest(&buf[..filled])));
+            size += filled as u64;
+            if filled < chunk_size {
+                break;
+            }
         }
-        if filled == 0 {
-            break;
-        }
-        whole.update(&buf[..filled]);
-        chunks.push(hex::encode(Sha1::digest(&buf[..filled])));
-        size += filled as u64;
-        if filled < chunk_size {
-            break;
-        }
-    }
-    Ok((hex::encode(whole.finalize()), chunks, size))
+        let whole = whole
+            .join()
+            .map_err(|_| std::io::Error::other("the hashing thread panicked"))??;
+        Ok((whole, chunks, size))
+    })
 }
 
 /// One multipart request's body: the given chunks, gzipped when asked.
@@ -715,11 +723,13 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         .and_then(Value::as_u64)
         .filter(|n| *n > 0)
         .unwrap_or(1 << 20) as usize;
+    // The server's limit, and at most 8 MiB a request: the first request starts sooner and the
+    // daemon hashes and stores one request's chunks while the next ones arrive.
     let per_request = options
         .get("chunksPerRequest")
         .and_then(Value::as_u64)
         .unwrap_or(64)
-        .max(1) as usize;
+        .clamp(1, MAX_CHUNKS_PER_REQUEST) as usize;
     let max_request = options
         .get("maxRequestSize")
         .and_then(Value::as_u64)
@@ -751,9 +761,11 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         (Some(tmp), path, Some(n))
     };
     let b = bundle.clone();
+    let clock = Instant::now();
     let (checksum, chunks, size) = tokio::task::spawn_blocking(move || chunk_file(&b, chunk_size))
         .await
         .map_err(|e| usage(e.to_string()))??;
+    tracing::debug!(elapsed = ?clock.elapsed(), chunks = chunks.len(), "hashed the bundle");
     let request = json!({
         "checksum": checksum,
         "chunks": chunks,
@@ -836,9 +848,13 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         for r in results {
             r?;
         }
+        tracing::debug!(elapsed = ?clock.elapsed(), "uploaded the missing chunks");
     }
     let started = Instant::now();
     let mut answer = assemble_call(client, &request).await?;
+    // Assembling takes from milliseconds (a bundle indexed from its manifest) to seconds:
+    // poll soon, then less and less often.
+    let mut pause = Duration::from_millis(10);
     loop {
         let state = answer
             .get("state")
@@ -846,7 +862,10 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
             .unwrap_or("")
             .to_string();
         match state.as_str() {
-            "ok" => break,
+            "ok" => {
+                tracing::debug!(elapsed = ?clock.elapsed(), "assembled");
+                break;
+            }
             "error" => {
                 let detail = answer
                     .get("detail")
@@ -861,7 +880,8 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
                 ));
             }
             _ => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
                 answer = assemble_call(client, &request).await?;
             }
         }
