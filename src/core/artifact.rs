@@ -7,7 +7,8 @@
 //! sentry-cli (`/chunk-upload/`) or cut from a file in a drop folder. Assembling then:
 //!
 //! 1. checks the chunks: all owned by the organization, their total under
-//!    `artifacts.max_file_size`, their concatenation hashing to the announced checksum;
+//!    `artifacts.max_file_size`, their concatenation hashing to the announced checksum (for a
+//!    bundle stored whole, in the verify step below);
 //! 2. opens the bundle (a zip, behind sentry-cli's 8-byte `SYSB` header or not), refuses any
 //!    entry that could leave the bundle (zip-slip) and parses `manifest.json`;
 //! 3. validates the manifest against the organization and the release (the request's version,
@@ -18,6 +19,19 @@
 //!    `sourcemap`); at or over it the bundle itself is stored and the release's artifact index
 //!    maps each URL to its entry; bundles without a release are stored as bundles found by
 //!    debug id. Debug ids from `debug-id` headers point at whichever was stored.
+//!
+//! # The verify step
+//!
+//! A bundle stored whole is indexed from its manifest and its zip directory (entry sizes as
+//! declared), as Sentry does, so storing it costs about one pass over its bytes. Reading every
+//! entry — inflating it, checking its CRC-32 and size, hashing it — costs more than that, so
+//! it happens after the commit, in one more pass: [`verify_bundle`], run by a pipeline event
+//! enqueued in the assemble's own transaction ([`VerifyEvent`] for uploads, the drop folder's
+//! own for drops). It records each index entry's sha1 and marks the bundle verified, or, if an
+//! entry is corrupt (or an upload's checksum was wrong), withdraws the bundle and reports why:
+//! the upload's assemble state turns to `error`, a drop goes to `failed/`. Until then index
+//! entries list `sha1: null`. A bundle that would replace artifacts already stored is read in
+//! full at assemble instead, so a corrupt bundle never costs what was there before.
 //!
 //! Everything visible is written in **one transaction** at the end: files, release files,
 //! bundle, index entries, debug ids, and (for uploads) the `ok` state. Before it, only blobs
