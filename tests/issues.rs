@@ -92,6 +92,17 @@ fn an_event_creates_an_issue_and_its_release() {
     assert_eq!(r11["newGroups"], 1);
     let (_, r10) = d.api("GET", "organizations/acme/releases/1.0/", None);
     assert_eq!(r10["newGroups"], 1);
+    // firstEvent / lastEvent span the release's events, in the list as in the detail.
+    let (first, last) = (r10["firstEvent"].as_str(), r10["lastEvent"].as_str());
+    assert!(first.is_some() && last.is_some(), "{r10}");
+    assert!(first <= last, "{r10}");
+    let (_, list) = d.api("GET", "organizations/acme/releases/?query=1.0", None);
+    let listed = list
+        .as_array()
+        .and_then(|l| l.iter().find(|r| r["version"] == "1.0"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(listed["lastEvent"], r10["lastEvent"], "{list}");
 
     // The event row keeps release, environment and the frames' file paths.
     let db = d.db();

@@ -280,6 +280,7 @@ pub struct ReleaseView {
     pub last_commit: Option<serde_json::Value>,
     /// Commit authors, rendered as Sentry's `{name, email}` objects.
     pub authors: Vec<serde_json::Value>,
+    /// When the release's first and last events happened (from the events received).
     pub first_event: Option<String>,
     pub last_event: Option<String>,
 }
@@ -298,16 +299,20 @@ pub fn views(conn: &Connection, list: Vec<Release>) -> Result<Vec<ReleaseView>, 
     let deploy_ids: Vec<i64> = list.iter().filter_map(|r| r.last_deploy_id).collect();
     let mut deploys = deploys::by_ids(conn, &deploy_ids)?;
     let (mut last_commits, mut authors) = super::commit::release_parts(conn, &list)?;
+    let mut spans = crate::store::issues::event_spans(conn, &ids)?;
     Ok(list
         .into_iter()
-        .map(|release| ReleaseView {
-            projects: projects.remove(&release.id).unwrap_or_default(),
-            last_deploy: release.last_deploy_id.and_then(|id| deploys.remove(&id)),
-            last_commit: last_commits.remove(&release.id),
-            authors: authors.remove(&release.id).unwrap_or_default(),
-            first_event: None,
-            last_event: None,
-            release,
+        .map(|release| {
+            let (first_event, last_event) = spans.remove(&release.id).unzip();
+            ReleaseView {
+                projects: projects.remove(&release.id).unwrap_or_default(),
+                last_deploy: release.last_deploy_id.and_then(|id| deploys.remove(&id)),
+                last_commit: last_commits.remove(&release.id),
+                authors: authors.remove(&release.id).unwrap_or_default(),
+                first_event,
+                last_event,
+                release,
+            }
         })
         .collect())
 }

@@ -544,6 +544,32 @@ pub fn note_release_environment(
     Ok(())
 }
 
+/// The first and last event timestamps of each release (Sentry's release `firstEvent` and
+/// `lastEvent`), for those that have events.
+pub fn event_spans(
+    conn: &Connection,
+    release_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, (String, String)>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    // Chunked to stay far below SQLite's bound-parameter limit.
+    for chunk in release_ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT release_id, min(timestamp), max(timestamp) FROM events
+              WHERE release_id IN ({marks}) GROUP BY release_id"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(chunk.iter()), |r| {
+            Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?)))
+        })?;
+        for row in rows {
+            let (id, span) = row?;
+            out.insert(id, span);
+        }
+    }
+    Ok(out)
+}
+
 // ------------------------------------------------------------------------------------------
 // Commit links
 
