@@ -121,6 +121,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let public_url = config.effective_public_url(Some(addr));
+    // Commit messages that fix an issue by its URL must name this server.
+    let url = public_url.clone();
+    store
+        .write(move |tx| crate::store::settings::set(tx, crate::store::settings::PUBLIC_URL, &url))
+        .await?;
     let state = AppState::new(
         store.clone(),
         pipeline.clone(),

@@ -944,6 +944,42 @@ fn an_edited_message_drops_its_stale_links() {
 }
 
 #[test]
+fn a_commit_that_fixes_an_issue_by_its_url_resolves_it() {
+    let mut repo = GitRepo::new();
+    repo.commit("Initial import");
+    let d = Daemon::start_with(&config_for(&repo));
+    let web = dsn(&d, "web");
+    let found = send_and_find(&d, &web, &error_event("E", "x", Some("1.0")));
+    let permalink = found["permalink"].as_str().unwrap().to_string();
+    assert!(permalink.starts_with(&d.url), "{permalink}");
+    new_release(&d, "2.0");
+    let commit = |sha: char, message: String| {
+        json!({"id": sha.to_string().repeat(40), "repository": "acme/web", "message": message,
+               "author_name": "Dev", "author_email": "dev@acme.test",
+               "timestamp": "2024-01-01T00:00:00Z"})
+    };
+    // Another server's issue URL with the same id is not this issue.
+    let foreign = permalink.replace(&d.url, "https://sentry.example.com");
+    let (status, body) = d.api(
+        "PUT",
+        "organizations/acme/releases/2.0/",
+        Some(json!({"commits": [commit('b', format!("Fixes {foreign}"))]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(issue(&d, "WEB-1")["status"], "unresolved");
+    // This server's permalink, as Sentry's newest grammar allows.
+    let (status, body) = d.api(
+        "PUT",
+        "organizations/acme/releases/2.0/",
+        Some(json!({"commits": [commit('c', format!("fix: retry\n\nFixes {permalink}"))]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let i = issue(&d, "WEB-1");
+    assert_eq!(i["status"], "resolved", "{i}");
+    assert_eq!(i["statusDetails"]["inRelease"], "2.0", "{i}");
+}
+
+#[test]
 fn suspect_commits_are_the_recent_commits_that_touched_the_stack_frames() {
     let mut repo = GitRepo::new();
     repo.write("README.md", "web\n");

@@ -449,8 +449,31 @@ fn handle_regression(
 /// link. Links a message no longer makes are removed. Resolves nothing by itself.
 pub fn link_commits(tx: &Transaction<'_>, org: &Org, commit_ids: &[i64]) -> Result<(), CoreError> {
     let now = super::now();
+    let server_url = crate::store::settings::get(tx, crate::store::settings::PUBLIC_URL)?;
     for commit in store::commit_infos(tx, commit_ids)? {
-        let refs = issue_ref::find_references(commit.message.as_deref().unwrap_or(""));
+        let message = commit.message.as_deref().unwrap_or("");
+        let mut refs = issue_ref::find_references(message);
+        // `Fixes <this server's issue URL>` names an issue by id: linked by its short id.
+        if let Some(server_url) = &server_url {
+            for id in issue_ref::find_url_references(message, server_url) {
+                let Some(issue) = store::by_id(tx, org.id, id)? else {
+                    continue;
+                };
+                let Ok(number) = u64::try_from(issue.short_id) else {
+                    continue;
+                };
+                let text = issue_ref::ShortId::qualified(&issue.project_slug, number);
+                if refs.iter().all(|r| r.text != text) {
+                    refs.push(issue_ref::IssueRef {
+                        short_id: Some(issue_ref::ShortId {
+                            project_slug: issue.project_slug.clone(),
+                            number,
+                        }),
+                        text,
+                    });
+                }
+            }
+        }
         let keep: Vec<String> = refs.iter().map(|r| r.text.clone()).collect();
         store::remove_stale_links(tx, commit.id, &keep)?;
         for r in &refs {

@@ -10,6 +10,8 @@
 //!   Resolves|Resolved` (any case, optional colon) followed by whitespace opens a run of ids,
 //!   commas and words, and every `X-Y` token in that run is a reference. Whether an issue with
 //!   that id exists is the caller's question: the references are returned either way.
+//! * [`find_url_references`] is the grammar's newest form, `Fixes https://<host>/.../issues/123`:
+//!   the numeric issue id of every such URL whose host is this server's (or a subdomain of it).
 //!
 //! Almost no commit message contains a keyword, so [`find_references`] first runs a byte scan
 //! for the keywords' keyword-unique fragments and only runs the regexes when one is present.
@@ -122,6 +124,14 @@ static FIXES: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
+static FIXES_URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:Fix|Fixes|Fixed|Close|Closes|Closed|Resolve|Resolves|Resolved):?\s+(https?://[^\s]+)",
+    )
+    .expect("static regex")
+});
+static ISSUE_URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"/issues/(\d+)").expect("static regex"));
 static SHORT_ID_TOKEN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b([A-Z0-9_-]+-[A-Z0-9]+)\b").expect("static regex"));
 
@@ -178,12 +188,114 @@ pub fn find_references(text: &str) -> Vec<IssueRef> {
     out
 }
 
+/// The host (and port) of a URL: what follows `scheme://` up to the path, without userinfo.
+fn netloc(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then_some(host)
+}
+
+/// The issue ids of every `Fixes https://<host>/.../issues/<id>` in the text (Sentry's
+/// `_fixes_url_re` then `_issue_url_re`), in order, each once. Only URLs of this server count:
+/// their host must be `server_url`'s, or a subdomain of it; ids past the column's range are
+/// dropped. Markdown links are reduced to their text first, as for short ids.
+pub fn find_url_references(text: &str, server_url: &str) -> Vec<i64> {
+    let Some(ours) = netloc(server_url).map(str::to_ascii_lowercase) else {
+        return Vec::new();
+    };
+    let text = strip_markdown_links(text);
+    if !text.contains("/issues/") || !may_contain_keyword(&text) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for fixes in FIXES_URL.captures_iter(&text) {
+        let Some(url) = fixes.get(1).map(|m| m.as_str()) else {
+            continue;
+        };
+        let Some(host) = netloc(url).map(str::to_ascii_lowercase) else {
+            continue;
+        };
+        if host != ours && !host.ends_with(&format!(".{ours}")) {
+            continue;
+        }
+        let id = ISSUE_URL
+            .captures(url)
+            .and_then(|c| c.get(1))
+            .and_then(|m| m.as_str().parse::<i64>().ok());
+        if let Some(id) = id
+            && !out.contains(&id)
+        {
+            out.push(id);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn refs(text: &str) -> Vec<String> {
         find_references(text).into_iter().map(|r| r.text).collect()
+    }
+
+    #[test]
+    fn issue_urls_of_this_server_are_references() {
+        let server = "http://127.0.0.1:8740";
+        let cases: &[(&str, &[i64])] = &[
+            (
+                "Fixes http://127.0.0.1:8740/organizations/acme/issues/12/",
+                &[12],
+            ),
+            (
+                "fixed: http://127.0.0.1:8740/organizations/acme/issues/3",
+                &[3],
+            ),
+            (
+                "Closes http://127.0.0.1:8740/organizations/acme/issues/4/?project=1 and Resolves http://127.0.0.1:8740/organizations/acme/issues/5/",
+                &[4, 5],
+            ),
+            // Another host, another port, or no keyword: not ours.
+            ("Fixes https://sentry.io/organizations/acme/issues/12/", &[]),
+            (
+                "Fixes http://127.0.0.1:9999/organizations/acme/issues/12/",
+                &[],
+            ),
+            (
+                "See http://127.0.0.1:8740/organizations/acme/issues/12/",
+                &[],
+            ),
+            // Out of range, or not an issue URL.
+            (
+                "Fixes http://127.0.0.1:8740/organizations/acme/issues/99999999999999999999/",
+                &[],
+            ),
+            (
+                "Fixes http://127.0.0.1:8740/organizations/acme/releases/1/",
+                &[],
+            ),
+            // A markdown link is reduced to its text, as Sentry does.
+            (
+                "Fixes [the crash](http://127.0.0.1:8740/organizations/acme/issues/12/)",
+                &[],
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&find_url_references(text, server), want, "{text}");
+        }
+        // Subdomains of the server's host count; a look-alike suffix does not.
+        let server = "https://shiplog.example.com";
+        assert_eq!(
+            find_url_references("Fixes https://eu.shiplog.example.com/x/issues/7/", server),
+            vec![7]
+        );
+        assert!(
+            find_url_references("Fixes https://evilshiplog.example.com/issues/7/", server)
+                .is_empty()
+        );
+        assert!(find_url_references("Fixes https://x/issues/7/", "not a url").is_empty());
     }
 
     #[test]

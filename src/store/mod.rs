@@ -25,6 +25,7 @@ pub mod orgs;
 pub mod refs;
 pub mod releases;
 pub mod repos;
+pub mod settings;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0005_issues.sql")),
         M::up(include_str!("migrations/0006_github.sql")),
         M::up(include_str!("migrations/0007_bundle_verify.sql")),
+        M::up(include_str!("migrations/0008_settings.sql")),
     ]
 }
 
