@@ -980,6 +980,83 @@ fn a_commit_that_fixes_an_issue_by_its_url_resolves_it() {
 }
 
 #[test]
+fn resolving_in_a_commit_resolves_in_the_release_that_has_it() {
+    let mut repo = GitRepo::new();
+    repo.commit("Initial import");
+    let d = Daemon::start_with(&config_for(&repo));
+    let web = dsn(&d, "web");
+    send_and_find(&d, &web, &error_event("E", "x", Some("1.0")));
+    new_release(&d, "2.0");
+    new_release(&d, "3.0");
+    let sha = "d".repeat(40);
+    let set_commits = || {
+        let c = json!({"id": sha, "repository": "acme/web", "message": "refactor the cart",
+                       "author_name": "Dev", "author_email": "dev@acme.test",
+                       "timestamp": "2024-01-01T00:00:00Z"});
+        let (status, body) = d.api(
+            "PUT",
+            "organizations/acme/releases/2.0/",
+            Some(json!({"commits": [c]})),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    set_commits();
+
+    // Sentry's errors, and nothing changes.
+    for (details, error) in [
+        (
+            json!({"inCommit": {"commit": sha, "repository": "acme/nope"}}),
+            "Unable to find the given repository.",
+        ),
+        (
+            json!({"inCommit": {"commit": "f".repeat(40), "repository": "acme/web"}}),
+            "Unable to find the given commit.",
+        ),
+    ] {
+        let (status, body) = put(&d, "WEB-1", json!({"statusDetails": details}));
+        assert_eq!(status, 400, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(error), "{body}");
+    }
+    assert_eq!(issue(&d, "WEB-1")["status"], "unresolved");
+
+    // The commit is in 2.0: resolved in 2.0, with Sentry's activity.
+    let out = d.shiplog(&[
+        "issues",
+        "resolve",
+        "WEB-1",
+        "--in-commit",
+        &sha,
+        "--repo",
+        "acme/web",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        common::stdout(&out).contains("WEB-1 is resolved"),
+        "{}",
+        common::stdout(&out)
+    );
+    let i = issue(&d, "WEB-1");
+    assert_eq!(i["status"], "resolved");
+    assert_eq!(i["statusDetails"]["inRelease"], "2.0", "{i}");
+    assert_eq!(i["activity"][0]["type"], "set_resolved_in_commit", "{i}");
+    // Re-reading the commit's message (which names no issue) keeps the link made by hand.
+    set_commits();
+    assert_eq!(
+        d.count("SELECT count(*) FROM issue_commit_links WHERE manual = 1"),
+        1
+    );
+    // Older release: still resolved; newer: regressed.
+    send_event(&d, &web, &error_event("E", "x", Some("1.0")));
+    let i = issue(&d, "WEB-1");
+    assert_eq!(
+        (&i["status"], &i["count"]),
+        (&json!("resolved"), &json!("2"))
+    );
+    send_event(&d, &web, &error_event("E", "x", Some("3.0")));
+    assert_eq!(issue(&d, "WEB-1")["substatus"], "regressed");
+}
+
+#[test]
 fn suspect_commits_are_the_recent_commits_that_touched_the_stack_frames() {
     let mut repo = GitRepo::new();
     repo.write("README.md", "web\n");

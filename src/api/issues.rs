@@ -2,7 +2,9 @@
 //!
 //! The issue JSON follows Sentry's group serializer for the fields clients read: `id` and
 //! `count` are strings, `shortId` is `WEB-1A`, `status` is `unresolved|resolved|ignored` with
-//! `substatus` and `statusDetails` (`inRelease`, `inNextRelease`) saying how.
+//! `substatus` and `statusDetails` (`inRelease`, `inNextRelease`) saying how. `PUT` also takes
+//! Sentry's `inCommit: {commit, repository}`: the issue is resolved in the release that has (or
+//! next gets) the commit.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -263,6 +265,14 @@ pub struct UpdateBody {
 pub struct StatusDetails {
     in_release: Option<String>,
     in_next_release: Option<bool>,
+    in_commit: Option<InCommit>,
+}
+
+/// Sentry's `inCommit`: a commit (its sha) of a repository (its name).
+#[derive(Debug, Deserialize)]
+pub struct InCommit {
+    commit: String,
+    repository: String,
 }
 
 fn status_change(body: &UpdateBody) -> Result<StatusChange, CoreError> {
@@ -278,6 +288,24 @@ fn status_change(body: &UpdateBody) -> Result<StatusChange, CoreError> {
     }
     let in_release = details.and_then(|d| d.in_release.clone());
     let in_next = details.and_then(|d| d.in_next_release) == Some(true);
+    if let Some(c) = details.and_then(|d| d.in_commit.as_ref()) {
+        if in_release.is_some() || in_next {
+            return Err(CoreError::invalid(
+                "statusDetails",
+                "Give one of inRelease, inNextRelease or inCommit.",
+            ));
+        }
+        if !matches!(body.status.as_deref(), Some("resolved") | None) {
+            return Err(CoreError::invalid(
+                "statusDetails",
+                "inCommit goes with status \"resolved\".",
+            ));
+        }
+        return Ok(StatusChange::ResolvedInCommit {
+            commit: c.commit.trim().to_ascii_lowercase(),
+            repository: c.repository.clone(),
+        });
+    }
     match body.status.as_deref() {
         Some("resolved") | None if in_release.is_some() => {
             let v = in_release.unwrap_or_default();
@@ -304,7 +332,7 @@ fn status_change(body: &UpdateBody) -> Result<StatusChange, CoreError> {
         )),
         None => Err(CoreError::invalid(
             "status",
-            "Nothing to update: send {\"status\": \"resolved\"|\"unresolved\"|\"ignored\"|\"resolvedInNextRelease\"}, optionally with statusDetails {\"inRelease\": VERSION} or {\"inNextRelease\": true}",
+            "Nothing to update: send {\"status\": \"resolved\"|\"unresolved\"|\"ignored\"|\"resolvedInNextRelease\"}, optionally with statusDetails {\"inRelease\": VERSION}, {\"inNextRelease\": true} or {\"inCommit\": {\"commit\": SHA, \"repository\": NAME}}",
         )),
     }
 }

@@ -43,15 +43,21 @@ enum IssuesCommand {
     },
     /// Show one issue (numeric id or short id such as WEB-1A).
     Show { id: String },
-    /// Resolve an issue: now, in a release, or in the next release.
+    /// Resolve an issue: now, in a release, in the next release, or in a commit.
     Resolve {
         id: String,
         /// Resolved in this release (a version, or `latest`).
-        #[arg(long, value_name = "VERSION", conflicts_with = "in_next_release")]
+        #[arg(long, value_name = "VERSION", conflicts_with_all = ["in_next_release", "in_commit"])]
         in_release: Option<String>,
         /// Resolved in the next release to be created.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "in_commit")]
         in_next_release: bool,
+        /// Resolved by this commit (its full sha), in the release that contains it.
+        #[arg(long, value_name = "SHA", requires = "repo")]
+        in_commit: Option<String>,
+        /// The repository of --in-commit, by name (e.g. acme/web).
+        #[arg(long, value_name = "NAME", requires = "in_commit")]
+        repo: Option<String>,
     },
     /// Reopen an issue (unresolved).
     Reopen { id: String },
@@ -157,11 +163,17 @@ pub async fn run(config: &Config, args: &IssuesArgs) -> Result<ExitCode, CliErro
             id,
             in_release,
             in_next_release,
+            in_commit,
+            repo,
         } => {
-            let body = match (in_release, in_next_release) {
-                (Some(v), _) => json!({"status": "resolved", "statusDetails": {"inRelease": v}}),
-                (None, true) => json!({"status": "resolvedInNextRelease"}),
-                (None, false) => json!({"status": "resolved"}),
+            let body = match (in_release, in_next_release, in_commit) {
+                (Some(v), _, _) => {
+                    json!({"status": "resolved", "statusDetails": {"inRelease": v}})
+                }
+                (None, true, _) => json!({"status": "resolvedInNextRelease"}),
+                (None, false, Some(sha)) => json!({"status": "resolved",
+                    "statusDetails": {"inCommit": {"commit": sha, "repository": repo}}}),
+                (None, false, None) => json!({"status": "resolved"}),
             };
             let (_, issue) = client
                 .send(Method::PUT, &issue_path(&client, id), Some(&body))
@@ -261,6 +273,7 @@ fn print_issue(i: &Value) -> Result<(), CliError> {
                         .filter(|v| !v.is_empty())
                         .unwrap_or("(next)")
                 ),
+                "set_resolved_in_commit" => "resolved in a commit".to_string(),
                 "set_regression" => format!(
                     "regressed in {}",
                     data["version"]

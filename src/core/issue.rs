@@ -645,6 +645,12 @@ pub enum StatusChange {
     ResolvedInNextRelease {
         explicit: bool,
     },
+    /// `statusDetails.inCommit`: resolved by this commit of this repository (by name), in the
+    /// release that contains it.
+    ResolvedInCommit {
+        commit: String,
+        repository: String,
+    },
     Unresolved,
     Ignored,
 }
@@ -694,6 +700,49 @@ pub fn update_status(
         StatusChange::Resolved => {
             if store::set_status(tx, issue.id, STATUS_RESOLVED, None, &now)? {
                 activity(ActivityType::SetResolved, None, json!({}), None)?;
+            }
+        }
+        StatusChange::ResolvedInCommit { commit, repository } => {
+            let invalid = |message: &str| CoreError::invalid("statusDetails", message);
+            let repo = crate::store::repos::by_name(tx, org.id, repository)?
+                .ok_or_else(|| invalid("Unable to find the given repository."))?;
+            let commit_id = store::commit_id_by_key(tx, repo.id, commit)?
+                .ok_or_else(|| invalid("Unable to find the given commit."))?;
+            let short = ShortId::qualified(
+                &issue.project_slug,
+                u64::try_from(issue.short_id).unwrap_or_default(),
+            );
+            // The link resolves the issue in whichever release gets the commit next
+            // (`on_release_commits`); a release that has it already resolves it now.
+            store::insert_manual_link(
+                tx,
+                org.id,
+                commit_id,
+                &short,
+                &issue.project_slug,
+                issue.short_id,
+                &now,
+            )?;
+            store::set_status(tx, issue.id, STATUS_RESOLVED, None, &now)?;
+            activity(
+                ActivityType::SetResolvedInCommit,
+                Some(&commit_id.to_string()),
+                json!({ "commit": commit_id }),
+                None,
+            )?;
+            if let Some(release_id) = store::latest_release_with_commit(tx, commit_id)? {
+                store::upsert_resolution(
+                    tx,
+                    &SetResolution {
+                        issue_id: issue.id,
+                        release_id,
+                        ty: RES_IN_RELEASE,
+                        status: RES_RESOLVED,
+                        current_release_version: None,
+                        actor,
+                        now: &now,
+                    },
+                )?;
             }
         }
         StatusChange::ResolvedInRelease(v) => {

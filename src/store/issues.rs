@@ -612,6 +612,59 @@ pub fn insert_link(
     Ok(n == 1)
 }
 
+/// Links an issue to a commit through the API (Sentry's `inCommit`): kept whatever the commit's
+/// message says. `false` if the link existed (it becomes manual).
+pub fn insert_manual_link(
+    conn: &Connection,
+    org_id: i64,
+    commit_id: i64,
+    short_id: &str,
+    project_slug: &str,
+    number: i64,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let created = insert_link(
+        conn,
+        org_id,
+        commit_id,
+        short_id,
+        project_slug,
+        Some(number),
+        now,
+    )?;
+    conn.prepare_cached(
+        "UPDATE issue_commit_links SET manual = 1 WHERE commit_id = ?1 AND short_id = ?2",
+    )?
+    .execute(params![commit_id, short_id])?;
+    Ok(created)
+}
+
+/// A commit of a repository, by its sha (full, as stored).
+pub fn commit_id_by_key(
+    conn: &Connection,
+    repository_id: i64,
+    key: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM commits WHERE repository_id = ?1 AND key = ?2")?
+        .query_row(params![repository_id, key], |r| r.get(0))
+        .optional()?)
+}
+
+/// The most recent release (by date added) whose commits include this one.
+pub fn latest_release_with_commit(
+    conn: &Connection,
+    commit_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT r.id FROM release_commits rc JOIN releases r ON r.id = rc.release_id
+              WHERE rc.commit_id = ?1 ORDER BY r.date_added DESC, r.id DESC LIMIT 1",
+        )?
+        .query_row([commit_id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Removes a commit's links that its message no longer makes.
 pub fn remove_stale_links(
     conn: &Connection,
@@ -626,11 +679,12 @@ pub fn remove_stale_links(
             format!("?{}", args.len())
         })
         .collect();
+    // Links made through the API (`manual`) are not the message's to remove.
     let sql = if marks.is_empty() {
-        "DELETE FROM issue_commit_links WHERE commit_id = ?1".to_string()
+        "DELETE FROM issue_commit_links WHERE commit_id = ?1 AND manual = 0".to_string()
     } else {
         format!(
-            "DELETE FROM issue_commit_links WHERE commit_id = ?1 AND short_id NOT IN ({})",
+            "DELETE FROM issue_commit_links WHERE commit_id = ?1 AND manual = 0 AND short_id NOT IN ({})",
             marks.join(", ")
         )
     };
