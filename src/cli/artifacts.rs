@@ -761,11 +761,9 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         (Some(tmp), path, Some(n))
     };
     let b = bundle.clone();
-    let clock = Instant::now();
     let (checksum, chunks, size) = tokio::task::spawn_blocking(move || chunk_file(&b, chunk_size))
         .await
         .map_err(|e| usage(e.to_string()))??;
-    tracing::debug!(elapsed = ?clock.elapsed(), chunks = chunks.len(), "hashed the bundle");
     let request = json!({
         "checksum": checksum,
         "chunks": chunks,
@@ -848,7 +846,6 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
         for r in results {
             r?;
         }
-        tracing::debug!(elapsed = ?clock.elapsed(), "uploaded the missing chunks");
     }
     let started = Instant::now();
     let mut answer = assemble_call(client, &request).await?;
@@ -862,10 +859,7 @@ async fn upload(client: &Client, up: &Upload) -> Result<ExitCode, CliError> {
             .unwrap_or("")
             .to_string();
         match state.as_str() {
-            "ok" => {
-                tracing::debug!(elapsed = ?clock.elapsed(), "assembled");
-                break;
-            }
+            "ok" => break,
             "error" => {
                 let detail = answer
                     .get("detail")
