@@ -192,8 +192,6 @@ pub fn by_names(
     Ok(out)
 }
 
-/// Removes whatever is stored under `ident` for the release (either shape), deleting the
-/// files only it used.
 /// Whether the release has an artifact (release file or index entry) under `ident`.
 pub fn ident_taken(conn: &Connection, release_id: i64, ident: &str) -> Result<bool, StoreError> {
     Ok(conn
@@ -204,6 +202,8 @@ pub fn ident_taken(conn: &Connection, release_id: i64, ident: &str) -> Result<bo
         .query_row(params![release_id, ident], |r| r.get(0))?)
 }
 
+/// Removes whatever is stored under `ident` for the release (either shape), deleting the
+/// files only it used.
 fn clear_ident(conn: &Connection, release_id: i64, ident: &str) -> Result<(), StoreError> {
     let old: Option<i64> = conn
         .prepare_cached("SELECT file_id FROM release_files WHERE release_id = ?1 AND ident = ?2")?
