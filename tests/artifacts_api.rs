@@ -248,6 +248,30 @@ fn assemble_walks_sentrys_states_and_enforces_the_file_limit() {
     );
 }
 
+/// Assembles `body` (the answer may be `ok`: a bundle stored whole is indexed before its
+/// verify step), then polls with an empty chunk list, which never starts a new attempt, until
+/// the verify step has turned the state to `error`; returns that answer.
+fn refused_after_ok(d: &Daemon, body: &Value) -> Value {
+    let first = assemble_until_done(d, body);
+    assert!(
+        first["state"] == "ok" || first["state"] == "error",
+        "{first}"
+    );
+    let poll = json!({"checksum": body["checksum"], "chunks": [], "projects": ["web"]});
+    let mut last = Value::Null;
+    wait_for(30, "the verify step to refuse the bundle", || {
+        last = d
+            .api(
+                "POST",
+                "organizations/acme/artifactbundle/assemble/",
+                Some(poll.clone()),
+            )
+            .1;
+        last["state"] == "error"
+    });
+    last
+}
+
 #[test]
 fn a_corrupt_entry_or_a_wrong_checksum_in_an_uploaded_bundle_is_caught_by_the_verify_step() {
     let d = Daemon::start_with(&format!(
@@ -269,26 +293,7 @@ fn a_corrupt_entry_or_a_wrong_checksum_in_an_uploaded_bundle_is_caught_by_the_ve
     // A bundle stored whole is indexed from its zip directory and manifest, so the client may
     // hear `ok` first; the verify step then reads every entry, withdraws the bundle and turns
     // the state to `error` for whoever polls again.
-    let first = assemble_until_done(&d, &body);
-    assert!(
-        first["state"] == "ok" || first["state"] == "error",
-        "{first}"
-    );
-    // Polled with an empty chunk list (a poll never starts a new attempt).
-    let poll = json!({"checksum": body["checksum"], "chunks": [], "projects": ["web"]});
-    let mut last = first.clone();
-    wait_for(30, "the verify step to refuse the bundle", || {
-        if last["state"] != "error" {
-            last = d
-                .api(
-                    "POST",
-                    "organizations/acme/artifactbundle/assemble/",
-                    Some(poll.clone()),
-                )
-                .1;
-        }
-        last["state"] == "error"
-    });
+    let last = refused_after_ok(&d, &body);
     let detail = last["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("checksum mismatch"), "{last}");
     assert!(detail.contains("files/b.js"), "{last}");
@@ -310,19 +315,7 @@ fn a_corrupt_entry_or_a_wrong_checksum_in_an_uploaded_bundle_is_caught_by_the_ve
     let sound = bundle(&m, &[("files/b.js", &b), ("files/c.js", &c)], true);
     let mut lying = upload(&d, &sound, MIB, json!({"version": "1.0.0"}));
     lying["checksum"] = json!(sha1_hex(b"something else"));
-    assemble_until_done(&d, &lying);
-    let poll = json!({"checksum": lying["checksum"], "chunks": [], "projects": ["web"]});
-    let mut last = Value::Null;
-    wait_for(30, "the verify step to refuse the checksum", || {
-        last = d
-            .api(
-                "POST",
-                "organizations/acme/artifactbundle/assemble/",
-                Some(poll.clone()),
-            )
-            .1;
-        last["state"] == "error"
-    });
+    let last = refused_after_ok(&d, &lying);
     let detail = last["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("Reported checksum mismatch"), "{last}");
     assert_eq!(d.count("SELECT count(*) FROM artifact_bundles"), 0);
