@@ -58,7 +58,6 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
-use sha1::{Digest, Sha1};
 
 use super::CoreError;
 use super::org::{ProjectRef, resolve_projects};
@@ -628,16 +627,7 @@ fn digest(
     buf: &mut [u8],
     path: &str,
 ) -> Result<(u64, String), AssembleError> {
-    let mut hasher = Sha1::new();
-    let mut size = 0u64;
-    loop {
-        let n = reader.read(buf).map_err(|e| entry_error(path, e))?;
-        if n == 0 {
-            return Ok((size, hex::encode(hasher.finalize())));
-        }
-        size += n as u64;
-        hasher.update(&buf[..n]);
-    }
+    manifest::sha1_reader(reader, buf).map_err(|e| entry_error(path, e))
 }
 
 fn release_for(

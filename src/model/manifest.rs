@@ -264,21 +264,31 @@ pub fn sha1_hex(data: &[u8]) -> String {
     hex::encode(Sha1::digest(data))
 }
 
-/// Lowercase hex sha1 of a file's bytes, read 1 MiB at a time. Callers that also cut the
-/// file into chunks run this on a second thread: the two hashes then take one pass's time.
-pub fn sha1_file(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+/// Reads `reader` to its end through `buf`: how many bytes, and their lowercase hex sha1.
+pub fn sha1_reader(
+    reader: &mut dyn std::io::Read,
+    buf: &mut [u8],
+) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
     loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Ok(hex::encode(hasher.finalize())),
-            Ok(n) => hasher.update(&buf[..n]),
+        match reader.read(buf) {
+            Ok(0) => return Ok((size, hex::encode(hasher.finalize()))),
+            Ok(n) => {
+                size += n as u64;
+                hasher.update(&buf[..n]);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Lowercase hex sha1 of a file's bytes, read 1 MiB at a time. Callers that also cut the
+/// file into chunks run this on a second thread: the two hashes then take one pass's time.
+pub fn sha1_file(path: &std::path::Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    sha1_reader(&mut file, &mut vec![0u8; 1 << 20]).map(|(_, sha1)| sha1)
 }
 
 /// Sentry's `ReleaseFile.get_ident`: `sha1(name)`, or `sha1(name + "\0\0" + dist)` with a dist.

@@ -344,11 +344,8 @@ fn fail(drop_dir: &Path, name: &str, reason: &str) {
     let failed = drop_dir.join(FAILED_DIR);
     let result = std::fs::create_dir_all(&failed).and_then(|()| {
         let target = free_name(&failed, name);
-        let error = failed.join(format!("{target}.error"));
-        let tmp = failed.join(format!(".{target}.error.tmp"));
         std::fs::rename(drop_dir.join(name), failed.join(&target))?;
-        std::fs::write(&tmp, format!("{reason}\n"))?;
-        std::fs::rename(&tmp, &error)
+        write_error(&failed, &target, reason)
     });
     if let Err(e) = result {
         tracing::error!(drop = %drop_dir.join(name).display(), error = %e, "cannot move a refused drop to failed/");
@@ -358,15 +355,18 @@ fn fail(drop_dir: &Path, name: &str, reason: &str) {
 /// Writes `failed/<name>.error` for a drop that is no longer in the drop folder.
 fn report(drop_dir: &Path, name: &str, reason: &str) {
     let failed = drop_dir.join(FAILED_DIR);
-    let result = std::fs::create_dir_all(&failed).and_then(|()| {
-        let target = free_name(&failed, name);
-        let tmp = failed.join(format!(".{target}.error.tmp"));
-        std::fs::write(&tmp, format!("{reason}\n"))?;
-        std::fs::rename(&tmp, failed.join(format!("{target}.error")))
-    });
+    let result = std::fs::create_dir_all(&failed)
+        .and_then(|()| write_error(&failed, &free_name(&failed, name), reason));
     if let Err(e) = result {
         tracing::error!(drop = %drop_dir.join(name).display(), error = %e, "cannot write a drop's .error report");
     }
+}
+
+/// Writes `<failed>/<target>.error` atomically (a temp file renamed into place).
+fn write_error(failed: &Path, target: &str, reason: &str) -> std::io::Result<()> {
+    let tmp = failed.join(format!(".{target}.error.tmp"));
+    std::fs::write(&tmp, format!("{reason}\n"))?;
+    std::fs::rename(&tmp, failed.join(format!("{target}.error")))
 }
 
 /// Registers the drop handler. Call before the pipeline worker starts.
