@@ -8,8 +8,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,6 +19,7 @@ use super::extract::{JsonBody, QueryPairs};
 use crate::core::CoreError;
 use crate::core::issue::{self, IssueView, ListRequest, StatusChange};
 use crate::core::org::ProjectRef;
+use crate::core::release::Page;
 use crate::store::issues::{
     self as store, RES_IN_NEXT_RELEASE, RES_PENDING, STATUS_IGNORED, STATUS_RESOLVED,
 };
@@ -108,6 +108,39 @@ fn project_refs(q: &QueryPairs) -> Vec<ProjectRef> {
         .collect()
 }
 
+/// The list request of Sentry's issue index query string (`query`, `release`, `project`, `sort`,
+/// `limit`/`per_page`, `cursor`); `query` defaults to `is:unresolved` in [`issue::list`].
+pub(super) fn list_request(q: &QueryPairs) -> ListRequest {
+    let mut query = q.get("query").map(str::to_string);
+    if let Some(release) = q.get("release").filter(|r| !r.is_empty()) {
+        let base = query.clone().unwrap_or_else(|| "is:unresolved".into());
+        query = Some(format!("{base} release:\"{release}\""));
+    }
+    ListRequest {
+        projects: project_refs(q),
+        query,
+        sort: q.get("sort").map(str::to_string),
+        per_page: q.get("limit").or(q.get("per_page")).map(str::to_string),
+        cursor: q.get("cursor").map(str::to_string),
+    }
+}
+
+/// A page of issues as JSON with Sentry's `Link` header.
+pub(super) fn page_response<T>(
+    state: &AppState,
+    path: &str,
+    q: &QueryPairs,
+    org: &Org,
+    page: &Page<T>,
+    views: &[IssueView],
+) -> Response {
+    let body: Vec<Value> = views
+        .iter()
+        .map(|v| issue_json(v, org, &state.public_url))
+        .collect();
+    super::paged_json(body, &state.public_url, path, q, page.prev, page.next)
+}
+
 /// `GET /organizations/{org}/issues/`: newest activity first, `query` defaulting to
 /// `is:unresolved`, paginated with Sentry's cursor and `Link` header.
 pub async fn list(
@@ -116,18 +149,7 @@ pub async fn list(
     Path(org_slug): Path<String>,
     q: QueryPairs,
 ) -> Result<Response, ApiError> {
-    let mut query = q.get("query").map(str::to_string);
-    if let Some(release) = q.get("release").filter(|r| !r.is_empty()) {
-        let base = query.clone().unwrap_or_else(|| "is:unresolved".into());
-        query = Some(format!("{base} release:\"{release}\""));
-    }
-    let req = ListRequest {
-        projects: project_refs(&q),
-        query,
-        sort: q.get("sort").map(str::to_string),
-        per_page: q.get("limit").or(q.get("per_page")).map(str::to_string),
-        cursor: q.get("cursor").map(str::to_string),
-    };
+    let req = list_request(&q);
     let path = format!("/api/0/organizations/{org_slug}/issues/");
     let (org, page, views) = state
         .store
@@ -138,16 +160,7 @@ pub async fn list(
             Ok::<_, CoreError>((org, page, views))
         })
         .await?;
-    let body: Vec<Value> = views
-        .iter()
-        .map(|v| issue_json(v, &org, &state.public_url))
-        .collect();
-    let link = super::link_header(&state.public_url, &path, &q, page.prev, page.next);
-    let mut response = Json(body).into_response();
-    if let Ok(v) = HeaderValue::from_str(&link) {
-        response.headers_mut().insert(header::LINK, v);
-    }
-    Ok(response)
+    Ok(page_response(&state, &path, &q, &org, &page, &views))
 }
 
 /// One issue as the detail endpoints (GET and PUT) answer it: the list JSON plus activity.
@@ -234,22 +247,21 @@ pub async fn events(
             Ok::<_, CoreError>(store::events_of(conn, found.id, 100)?)
         })
         .await?;
-    Ok(Json(
-        list.iter()
-            .map(|e| {
-                json!({
-                    "eventID": e.event_id,
-                    "id": e.event_id,
-                    "release": e.release,
-                    "environment": e.environment,
-                    "dateCreated": e.timestamp,
-                    "message": e.message,
-                    "exception": {"type": e.exception_type, "value": e.exception_value},
-                    "frames": serde_json::from_str::<Value>(&e.frames).unwrap_or_else(|_| json!([])),
-                })
-            })
-            .collect(),
-    ))
+    Ok(Json(list.iter().map(event_json).collect()))
+}
+
+/// One stored event as the event lists show it.
+pub(super) fn event_json(e: &store::StoredEvent) -> Value {
+    json!({
+        "eventID": e.event_id,
+        "id": e.event_id,
+        "release": e.release,
+        "environment": e.environment,
+        "dateCreated": e.timestamp,
+        "message": e.message,
+        "exception": {"type": e.exception_type, "value": e.exception_value},
+        "frames": serde_json::from_str::<Value>(&e.frames).unwrap_or_else(|_| json!([])),
+    })
 }
 
 /// The PUT body (Sentry's GroupValidator, the fields shiplog supports).
@@ -275,7 +287,7 @@ pub struct InCommit {
     repository: String,
 }
 
-fn status_change(body: &UpdateBody) -> Result<StatusChange, CoreError> {
+pub(super) fn status_change(body: &UpdateBody) -> Result<StatusChange, CoreError> {
     let details = body.status_details.as_ref();
     if let Some(d) = details
         && d.in_release.is_some()

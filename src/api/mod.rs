@@ -15,6 +15,7 @@ pub mod github;
 pub mod ingest;
 pub mod issues;
 pub mod meta;
+pub mod project_issues;
 pub mod releases;
 pub mod render;
 pub mod webhooks;
@@ -156,6 +157,14 @@ pub fn router(state: AppState) -> Router {
             get(issues::release_notes),
         )
         .route(
+            "/projects/{org}/{project}/issues/",
+            get(project_issues::list).put(project_issues::bulk_update),
+        )
+        .route(
+            "/projects/{org}/{project}/events/",
+            get(project_issues::events),
+        )
+        .route(
             "/projects/{org}/{project}/events/{event_id}/committers/",
             get(issues::committers),
         )
@@ -217,6 +226,24 @@ pub fn link_header(
         )
     };
     format!("{}, {}", part(prev, "previous"), part(next, "next"))
+}
+
+/// A JSON page with its `Link` header ([`link_header`]).
+pub fn paged_json(
+    body: impl serde::Serialize,
+    public_url: &str,
+    path: &str,
+    query: &QueryPairs,
+    prev: Cursor,
+    next: Cursor,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let link = link_header(public_url, path, query, prev, next);
+    let mut response = axum::Json(body).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+        response.headers_mut().insert(axum::http::header::LINK, v);
+    }
+    response
 }
 
 fn encode(text: &str) -> String {

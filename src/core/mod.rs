@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod issue;
 pub mod notes;
 pub mod org;
+pub mod project_issues;
 pub mod release;
 pub mod repo;
 pub mod tag;

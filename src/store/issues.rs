@@ -1317,3 +1317,44 @@ pub fn event_frames(
         })
         .optional()?)
 }
+
+/// A project's event with the issue it was grouped into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectEvent {
+    pub issue_id: i64,
+    pub title: String,
+    pub event: StoredEvent,
+}
+
+/// A page of a project's events, newest first.
+pub fn events_of_project(
+    conn: &Connection,
+    project_id: i64,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<ProjectEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.event_id, r.version, e.environment, e.timestamp, e.message, e.exception_type,
+                e.exception_value, e.frames, e.issue_id, i.title
+         FROM events e JOIN issues i ON i.id = e.issue_id
+              LEFT JOIN releases r ON r.id = e.release_id
+         WHERE e.project_id = ?1 ORDER BY e.timestamp DESC, e.id DESC LIMIT ?2 OFFSET ?3",
+    )?;
+    let rows = stmt.query_map(params![project_id, limit as i64, offset as i64], |r| {
+        Ok(ProjectEvent {
+            issue_id: r.get(8)?,
+            title: r.get(9)?,
+            event: StoredEvent {
+                event_id: r.get(0)?,
+                release: r.get(1)?,
+                environment: r.get(2)?,
+                timestamp: r.get(3)?,
+                message: r.get(4)?,
+                exception_type: r.get(5)?,
+                exception_value: r.get(6)?,
+                frames: r.get(7)?,
+            },
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

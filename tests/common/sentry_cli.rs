@@ -17,20 +17,29 @@ use std::sync::OnceLock;
 #[allow(dead_code)]
 pub const SENTRY_CLI_ENV: &str = "SHIPLOG_SENTRY_CLI";
 
-/// Where `scripts/install-sentry-cli` may have put the binary, relative to the repo root:
+/// Environment variable naming a pinned sentry-cli 2.x binary (set by `scripts/test`), for the
+/// legacy commands 3.x removed (`releases files`).
+#[allow(dead_code)]
+pub const SENTRY_CLI_2_ENV: &str = "SHIPLOG_SENTRY_CLI_2";
+
+/// The 2.x version `scripts/test` installs (`scripts/install-sentry-cli 2.58.6`).
+#[allow(dead_code)]
+const SENTRY_CLI_2_VERSION: &str = "2.58.6";
+
+/// Where `scripts/install-sentry-cli` may have put the binary, relative to its install dir:
 /// the native binary of npm's platform package for this machine, then the PyPI fallback.
 const INSTALLED_CANDIDATES: &[&str] = &[
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    ".tools/sentry-cli/node_modules/@sentry/cli-linux-x64/bin/sentry-cli",
+    "node_modules/@sentry/cli-linux-x64/bin/sentry-cli",
     #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-    ".tools/sentry-cli/node_modules/@sentry/cli-linux-arm64/bin/sentry-cli",
+    "node_modules/@sentry/cli-linux-arm64/bin/sentry-cli",
     #[cfg(all(target_os = "linux", target_arch = "x86"))]
-    ".tools/sentry-cli/node_modules/@sentry/cli-linux-i686/bin/sentry-cli",
+    "node_modules/@sentry/cli-linux-i686/bin/sentry-cli",
     #[cfg(all(target_os = "linux", target_arch = "arm"))]
-    ".tools/sentry-cli/node_modules/@sentry/cli-linux-arm/bin/sentry-cli",
+    "node_modules/@sentry/cli-linux-arm/bin/sentry-cli",
     #[cfg(target_os = "macos")]
-    ".tools/sentry-cli/node_modules/@sentry/cli-darwin/bin/sentry-cli",
-    ".tools/sentry-cli/pypi/bin/sentry-cli",
+    "node_modules/@sentry/cli-darwin/bin/sentry-cli",
+    "pypi/bin/sentry-cli",
 ];
 
 /// Returns the sentry-cli binary to test with, if there is one.
@@ -41,17 +50,31 @@ const INSTALLED_CANDIDATES: &[&str] = &[
 /// stderr and otherwise ignored.
 #[allow(dead_code)]
 pub fn sentry_cli() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(SENTRY_CLI_ENV).filter(|p| !p.is_empty()) {
+    find(SENTRY_CLI_ENV, ".tools/sentry-cli")
+}
+
+/// Returns the pinned sentry-cli 2.x, if there is one: `SHIPLOG_SENTRY_CLI_2`, then
+/// `<repo>/.tools/sentry-cli-2.58.6/` (as [`sentry_cli`] does for 3.x).
+#[allow(dead_code)]
+pub fn sentry_cli_2() -> Option<PathBuf> {
+    find(
+        SENTRY_CLI_2_ENV,
+        &format!(".tools/sentry-cli-{SENTRY_CLI_2_VERSION}"),
+    )
+}
+
+fn find(env: &str, install_dir: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         if is_executable(&path) {
             return Some(path);
         }
         eprintln!(
-            "{SENTRY_CLI_ENV}={} is not an executable file; looking in .tools/sentry-cli",
+            "{env}={} is not an executable file; looking in {install_dir}",
             path.display()
         );
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(install_dir);
     INSTALLED_CANDIDATES
         .iter()
         .map(|rel| root.join(rel))
@@ -70,18 +93,35 @@ pub fn sentry_cli() -> Option<PathBuf> {
 /// ```
 #[allow(dead_code)]
 pub fn require_sentry_cli(test_name: &str) -> Option<PathBuf> {
-    if let Some(path) = sentry_cli() {
+    require(test_name, sentry_cli(), SENTRY_CLI_ENV, "")
+}
+
+/// [`require_sentry_cli`] for the pinned 2.x ([`sentry_cli_2`]).
+#[allow(dead_code)]
+pub fn require_sentry_cli_2(test_name: &str) -> Option<PathBuf> {
+    require(
+        test_name,
+        sentry_cli_2(),
+        SENTRY_CLI_2_ENV,
+        SENTRY_CLI_2_VERSION,
+    )
+}
+
+fn require(test_name: &str, found: Option<PathBuf>, env: &str, version: &str) -> Option<PathBuf> {
+    if let Some(path) = found {
         return Some(path);
     }
+    let install = format!("scripts/install-sentry-cli {version}");
+    let install = install.trim_end();
     if in_ci() {
         panic!(
-            "{test_name}: sentry-cli is required in CI but was not found: set {SENTRY_CLI_ENV} \
-             to its path, or install it with scripts/install-sentry-cli (scripts/test and \
-             .ci/run do this themselves)"
+            "{test_name}: sentry-cli {version} is required in CI but was not found: set {env} \
+             to its path, or install it with {install} (scripts/test and .ci/run do this \
+             themselves)"
         );
     }
     eprintln!(
-        "skipped {test_name}: sentry-cli not found (run scripts/install-sentry-cli or scripts/test)"
+        "skipped {test_name}: sentry-cli {version} not found (run {install} or scripts/test)"
     );
     None
 }
