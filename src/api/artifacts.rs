@@ -7,7 +7,9 @@
 //!   assembles. A bundle over `artifacts.max_file_size` is a 413.
 //! - `POST /organizations/{org}/releases/{version}/assemble/` — the legacy release-bundle form,
 //!   `{checksum, chunks}`, for the release in the path.
-//! - `GET /organizations/{org}/releases/{version}/files/[?dist=D]` — the release's artifacts,
+//! - `GET /organizations/{org}/releases/{version}/files/[?dist=D]` (and
+//!   `/projects/{org}/{project}/releases/{version}/files/...` for every files route, which
+//!   sentry-cli 2.x calls with `-p`; `POST` there is `api::release_files`) — the release's artifacts,
 //!   Sentry's `{id, name, dist, headers, size, sha1, dateCreated}`, paginated with `cursor`.
 //! - `GET .../files/{id}/` — one artifact; with `?download=1` its bytes, streamed.
 //! - `DELETE .../files/{id}/` — 204.
@@ -24,7 +26,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,8 +35,10 @@ use super::auth::Auth;
 use super::chunks;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryPairs};
+use super::release_files;
 use crate::core::artifact::{self, Answer, AssembleRequest, Task};
 use crate::core::release::Cursor;
+use crate::core::release_file;
 use crate::core::{self, CoreError};
 use crate::store::artifacts::{Content, Listed};
 use crate::store::releases;
@@ -47,6 +51,14 @@ pub fn routes(json_limit: usize, upload_limit: usize) -> Router<AppState> {
             "/organizations/{org}/chunk-upload/",
             get(chunks::options).post(chunks::upload),
         )
+        .route(
+            "/organizations/{org}/releases/{version}/files/",
+            get(list_files).post(release_files::upload),
+        )
+        .route(
+            "/projects/{org}/{project}/releases/{version}/files/",
+            get(list_files).post(release_files::upload),
+        )
         .layer(DefaultBodyLimit::max(upload_limit));
     let json = Router::new()
         .route(
@@ -58,12 +70,20 @@ pub fn routes(json_limit: usize, upload_limit: usize) -> Router<AppState> {
             post(assemble_release),
         )
         .route(
-            "/organizations/{org}/releases/{version}/files/",
-            get(list_files),
-        )
-        .route(
             "/organizations/{org}/releases/{version}/files/{id}/",
             get(get_file).delete(delete_file),
+        )
+        .route(
+            "/projects/{org}/{project}/releases/{version}/files/{id}/",
+            get(get_file).delete(delete_file),
+        )
+        .route(
+            "/organizations/{org}/files/source-maps/",
+            delete(release_files::delete_all),
+        )
+        .route(
+            "/projects/{org}/{project}/files/source-maps/",
+            delete(release_files::delete_all),
         )
         .route("/organizations/{org}/artifacts/lookup/", get(lookup))
         .route(
@@ -204,7 +224,7 @@ fn parse_headers(text: &str) -> Value {
 }
 
 /// Sentry's release-file serializer.
-fn render_file(f: &Listed) -> Value {
+pub(super) fn render_file(f: &Listed) -> Value {
     json!({
         "id": f.id.to_string(),
         "name": f.name,
@@ -222,11 +242,33 @@ fn dist_filter(q: &QueryPairs) -> Option<Option<String>> {
         .map(|d| (!d.is_empty()).then(|| d.to_string()))
 }
 
+/// The path of a release's files, organization- or project-scoped (`/projects/{org}/{project}/
+/// releases/{version}/files/`, which sentry-cli 2.x calls with `-p`).
+#[derive(Debug, Deserialize)]
+pub struct FilesPath {
+    pub org: String,
+    pub project: Option<String>,
+    pub version: String,
+}
+
+/// [`FilesPath`] plus a file id.
+#[derive(Debug, Deserialize)]
+pub struct FilePath {
+    org: String,
+    project: Option<String>,
+    version: String,
+    id: String,
+}
+
 /// `GET .../releases/{version}/files/`.
 pub async fn list_files(
     State(state): State<AppState>,
     auth: Auth,
-    Path((org_slug, version)): Path<(String, String)>,
+    Path(FilesPath {
+        org: org_slug,
+        project,
+        version,
+    }): Path<FilesPath>,
     q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let per_page = match q.get("per_page") {
@@ -239,12 +281,15 @@ pub async fn list_files(
     };
     let page = Cursor::page_number(q.get("cursor"))?;
     let dist = dist_filter(&q);
-    let path = format!("/api/0/organizations/{org_slug}/releases/{version}/files/");
+    let path = match &project {
+        Some(p) => format!("/api/0/projects/{org_slug}/{p}/releases/{version}/files/"),
+        None => format!("/api/0/organizations/{org_slug}/releases/{version}/files/"),
+    };
     let mut items = state
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
-            let release = core::release::get(conn, &org, &version)?;
+            let release = release_file::release_of(conn, &org, project.as_deref(), &version)?;
             artifact::list(
                 conn,
                 &release,
@@ -304,7 +349,12 @@ fn download(state: &AppState, content: Content, name: &str, size: Option<u64>) -
 pub async fn get_file(
     State(state): State<AppState>,
     auth: Auth,
-    Path((org_slug, version, id)): Path<(String, String, String)>,
+    Path(FilePath {
+        org: org_slug,
+        project,
+        version,
+        id,
+    }): Path<FilePath>,
     q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let id = artifact::parse_id(&id)?;
@@ -312,7 +362,7 @@ pub async fn get_file(
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
-            let release = core::release::get(conn, &org, &version)?;
+            let release = release_file::release_of(conn, &org, project.as_deref(), &version)?;
             artifact::get(conn, &release, id)
         })
         .await?;
@@ -332,14 +382,19 @@ pub async fn get_file(
 pub async fn delete_file(
     State(state): State<AppState>,
     auth: Auth,
-    Path((org_slug, version, id)): Path<(String, String, String)>,
+    Path(FilePath {
+        org: org_slug,
+        project,
+        version,
+        id,
+    }): Path<FilePath>,
 ) -> Result<Response, ApiError> {
     let id = artifact::parse_id(&id)?;
     state
         .store
         .write(move |tx| {
             let org = auth.org(tx, &org_slug)?;
-            let release = core::release::get(tx, &org, &version)?;
+            let release = release_file::release_of(tx, &org, project.as_deref(), &version)?;
             artifact::delete(tx, &release, id)
         })
         .await?;

@@ -78,7 +78,8 @@ fn refuse(error: &str, specifics: String) -> Response {
         .into_response()
 }
 
-fn multipart_error(e: MultipartError, limit: usize) -> Response {
+/// A multipart failure as Sentry's JSON: 413 past `limits.max_upload_body`, else 400.
+pub(super) fn multipart_error(e: MultipartError, limit: usize) -> Response {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -94,7 +95,10 @@ fn multipart_error(e: MultipartError, limit: usize) -> Response {
 }
 
 /// Reads one part, refusing it as soon as it grows past `cap`.
-async fn read_part(field: &mut Field<'_>, cap: usize) -> Result<Option<Vec<u8>>, MultipartError> {
+pub(super) async fn read_part(
+    field: &mut Field<'_>,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, MultipartError> {
     // A chunk is usually a whole blob: one allocation instead of a doubling series of copies.
     let mut out = Vec::with_capacity(cap.min(BLOB_SIZE));
     while let Some(bytes) = field.chunk().await? {

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod issues;
 pub mod meta;
 pub mod project_issues;
+pub mod release_files;
 pub mod releases;
 pub mod render;
 pub mod webhooks;
@@ -132,7 +133,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/projects/{org}/{project}/releases/",
-            get(releases::list_for_project),
+            get(releases::list_for_project).post(releases::create_for_project),
         )
         .route(
             "/organizations/{org}/github/deliveries/",

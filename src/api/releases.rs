@@ -114,6 +114,19 @@ pub async fn create(
     Ok((status, Json(render::release(&view))).into_response())
 }
 
+/// POST `/projects/{org}/{project}/releases/`: sentry-cli 2.x's `releases new` with one
+/// project; the project in the path is the release's project.
+pub async fn create_for_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org_slug, project)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(mut body): JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
+    body.projects = Some(vec![ProjectRefWire::Slug(project)]);
+    create(State(state), auth, Path(org_slug), headers, JsonBody(body)).await
+}
+
 fn list_request(q: &QueryPairs, projects: Vec<ProjectRef>) -> ListRequest {
     ListRequest {
         projects,

@@ -66,19 +66,24 @@ pub fn deploy(d: &Deploy) -> Value {
     })
 }
 
+/// An organization: sentry-cli's `organizations list` needs every field but `status`/`links`.
 pub fn organization(org: &Org, public_url: &str) -> Value {
     json!({
         "id": org.id.to_string(),
         "slug": org.slug,
         "name": org.name,
+        "dateCreated": org.date_added,
         "status": {"id": "active", "name": "active"},
         "isEarlyAdopter": false,
         "require2FA": false,
+        "requireEmailVerification": false,
         "features": [],
         "links": {"organizationUrl": public_url, "regionUrl": public_url},
     })
 }
 
+/// A project: sentry-cli's `projects list` needs `id` (a string), `slug`, `name` and a `team`
+/// that may be null.
 pub fn project(p: &Project, org: &Org) -> Value {
     json!({
         "id": p.id.to_string(),
@@ -89,6 +94,7 @@ pub fn project(p: &Project, org: &Org) -> Value {
         "hasAccess": true,
         "status": "active",
         "features": [],
+        "team": null,
         "organization": {"id": org.id.to_string(), "slug": org.slug, "name": org.name},
     })
 }

@@ -15,6 +15,7 @@ pub mod notes;
 pub mod org;
 pub mod project_issues;
 pub mod release;
+pub mod release_file;
 pub mod repo;
 pub mod tag;
 pub mod token;

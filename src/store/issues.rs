@@ -28,7 +28,7 @@ pub fn project_by_public_key(
 ) -> Result<Option<(Org, Project)>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT p.id, p.org_id, p.slug, p.name, p.platform, o.slug, o.name
+            "SELECT p.id, p.org_id, p.slug, p.name, p.platform, o.slug, o.name, o.date_added
              FROM project_keys k JOIN projects p ON p.id = k.project_id
              JOIN organizations o ON o.id = p.org_id
              WHERE k.public_key = ?1 AND k.status = 0",
@@ -39,6 +39,7 @@ pub fn project_by_public_key(
                     id: r.get(1)?,
                     slug: r.get(5)?,
                     name: r.get(6)?,
+                    date_added: r.get(7)?,
                 },
                 Project {
                     id: r.get(0)?,

@@ -10,6 +10,8 @@ pub struct Org {
     pub id: i64,
     pub slug: String,
     pub name: String,
+    /// When it was first made (Sentry's `dateCreated`).
+    pub date_added: String,
 }
 
 /// A project row.
@@ -35,13 +37,14 @@ pub fn ensure_org(conn: &Connection, slug: &str, now: &str) -> Result<Org, Store
 pub fn org_by_slug(conn: &Connection, slug: &str) -> Result<Option<Org>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, slug, name FROM organizations WHERE slug = ?1",
+            "SELECT id, slug, name, date_added FROM organizations WHERE slug = ?1",
             [slug],
             |r| {
                 Ok(Org {
                     id: r.get(0)?,
                     slug: r.get(1)?,
                     name: r.get(2)?,
+                    date_added: r.get(3)?,
                 })
             },
         )
@@ -51,13 +54,14 @@ pub fn org_by_slug(conn: &Connection, slug: &str) -> Result<Option<Org>, StoreEr
 pub fn org_by_id(conn: &Connection, id: i64) -> Result<Option<Org>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, slug, name FROM organizations WHERE id = ?1",
+            "SELECT id, slug, name, date_added FROM organizations WHERE id = ?1",
             [id],
             |r| {
                 Ok(Org {
                     id: r.get(0)?,
                     slug: r.get(1)?,
                     name: r.get(2)?,
+                    date_added: r.get(3)?,
                 })
             },
         )
@@ -65,12 +69,14 @@ pub fn org_by_id(conn: &Connection, id: i64) -> Result<Option<Org>, StoreError> 
 }
 
 pub fn list_orgs(conn: &Connection) -> Result<Vec<Org>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, slug, name FROM organizations ORDER BY slug")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, slug, name, date_added FROM organizations ORDER BY slug")?;
     let rows = stmt.query_map([], |r| {
         Ok(Org {
             id: r.get(0)?,
             slug: r.get(1)?,
             name: r.get(2)?,
+            date_added: r.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
