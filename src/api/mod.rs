@@ -19,6 +19,7 @@ pub mod project_issues;
 pub mod release_files;
 pub mod releases;
 pub mod render;
+pub mod unsupported;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -182,7 +183,8 @@ pub fn router(state: AppState) -> Router {
         .merge(artifacts::routes(
             state.max_json_body,
             state.artifacts.max_upload_body,
-        ));
+        ))
+        .merge(unsupported::routes());
     Router::new()
         .route("/healthz", get(meta::healthz))
         // GitHub authenticates with its signature, not a token; its own body limit.
