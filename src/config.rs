@@ -484,7 +484,8 @@ pub struct ArtifactsConfig {
     /// `remove`.
     pub after_success: AfterSuccess,
     /// Create the release a bundle names (dropped or uploaded) if it does not exist yet.
-    /// Default `false` (the bundle is rejected with "release does not exist").
+    /// Default `false`: the bundle is kept and shown in the release's files once a release of
+    /// that name is created (as Sentry keeps it).
     pub create_missing_release: bool,
     /// The largest artifact file accepted, in bytes or as `"2 GiB"`; advertised to sentry-cli
     /// as `maxFileSize`. Default 2 GiB.

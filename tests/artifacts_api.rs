@@ -418,14 +418,73 @@ fn zip_slip_and_bad_bundles_are_refused_and_store_nothing() {
         );
     }
     // An error is reported once; the same upload then starts afresh (e.g. after a fix).
+    new_release(&d, "3.0.0");
     let m = manifest("acme", Some("3.0.0"), &[("files/a.js", "~/a.js", "source")]);
     let data = bundle(&m, &[("files/a.js", b"c")], true);
-    let detail = refused_for(&d, &data, "3.0.0");
-    assert!(detail.contains("release does not exist"), "{detail}");
-    new_release(&d, "3.0.0");
+    let detail = refused_for(&d, &data, "1.0.0");
+    assert!(detail.contains("release does not match"), "{detail}");
     let body = upload(&d, &data, MIB, json!({"version": "3.0.0"}));
     assert_eq!(assemble_until_done(&d, &body)["state"], "ok");
     assert_eq!(files(&d, "3.0.0").len(), 1);
+}
+
+#[test]
+fn a_bundle_for_a_release_not_created_yet_is_kept_until_it_is() {
+    let d = Daemon::start();
+    // Small and large bundles alike (release files and the artifact index otherwise).
+    let small = manifest("acme", Some("4.0.0"), &[("files/a.js", "~/a.js", "source")]);
+    let small = bundle(&small, &[("files/a.js", b"small")], true);
+    let body = upload(&d, &small, MIB, json!({"version": "4.0.0"}));
+    assert_eq!(assemble_until_done(&d, &body)["state"], "ok");
+    let names: Vec<(String, String, String)> = (0..12)
+        .map(|i| {
+            (
+                format!("files/m{i}.js"),
+                format!("~/m{i}.js"),
+                "source".to_string(),
+            )
+        })
+        .collect();
+    let entries: Vec<(&str, &str, &str)> = names
+        .iter()
+        .map(|(p, u, k)| (p.as_str(), u.as_str(), k.as_str()))
+        .collect();
+    let large = manifest("acme", Some("4.0.0"), &entries);
+    let contents: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|(p, _, _)| (p.as_str(), &b"m"[..]))
+        .collect();
+    let body = upload(
+        &d,
+        &bundle(&large, &contents, true),
+        MIB,
+        json!({"version": "4.0.0"}),
+    );
+    assert_eq!(assemble_until_done(&d, &body)["state"], "ok");
+
+    // Nothing shows yet: the release does not exist.
+    let (status, _) = d.api("GET", "organizations/acme/releases/4.0.0/files/", None);
+    assert_eq!(status, 404);
+    assert_eq!(d.count("SELECT count(*) FROM artifact_bundles"), 2);
+    assert_eq!(d.count("SELECT count(*) FROM pending_artifact_index"), 13);
+
+    new_release(&d, "4.0.0");
+    let listed = files(&d, "4.0.0");
+    assert_eq!(listed.len(), 13, "{listed:?}");
+    assert!(listed.iter().all(|f| f["sha1"].is_string()), "{listed:?}");
+    assert_eq!(d.count("SELECT count(*) FROM pending_artifact_index"), 0);
+    // And the bytes come back.
+    let a = listed.iter().find(|f| f["name"] == "~/a.js").unwrap();
+    let id = a["id"].as_str().unwrap();
+    let resp = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/api/0/organizations/acme/releases/4.0.0/files/{id}/?download=1",
+            d.url
+        ))
+        .bearer_auth(&d.token)
+        .send()
+        .unwrap();
+    assert_eq!(resp.bytes().unwrap().as_ref(), b"small");
 }
 
 #[test]

@@ -208,16 +208,6 @@ fn each_bad_drop_lands_in_failed_with_its_reason() {
             true,
         ),
     );
-    // Unknown release.
-    drop_file(
-        &s.drop,
-        "norelease.zip",
-        &bundle(
-            &manifest("acme", Some("9.9.9"), &file),
-            &[("files/a.js", a)],
-            true,
-        ),
-    );
     // Checksum mismatch: an entry whose bytes do not match its CRC-32.
     let payload = b"0123456789abcdefghij".repeat(50);
     let mut cursor = std::io::Cursor::new(Vec::new());
@@ -269,7 +259,6 @@ fn each_bad_drop_lands_in_failed_with_its_reason() {
     for (name, reason) in [
         ("badmanifest.zip", "bad manifest"),
         ("otherorg.zip", "organization does not match"),
-        ("norelease.zip", "release does not exist"),
         ("corrupt.zip", "checksum mismatch"),
         ("slip.zip", "path outside the bundle"),
         ("slipdir", "path outside the bundle"),
@@ -297,8 +286,8 @@ fn each_bad_drop_lands_in_failed_with_its_reason() {
     }
     assert!(files(&s.d, "1.0.0").is_empty());
 
-    // Fixing the cause and dropping the same bytes again is a new attempt.
-    new_release(&s.d, "9.9.9");
+    // A bundle for a release that does not exist yet is no failure: it is kept, and the
+    // release shows it once created.
     drop_file(
         &s.drop,
         "norelease.zip",
@@ -308,9 +297,12 @@ fn each_bad_drop_lands_in_failed_with_its_reason() {
             true,
         ),
     );
-    wait_for(30, "the retried drop", || {
+    wait_for(30, "the drop for a future release", || {
         gone(&s.drop.join("norelease.zip"))
     });
+    assert!(!s.drop.join("failed/norelease.zip").exists());
+    assert_eq!(s.d.count("SELECT count(*) FROM artifact_bundles"), 1);
+    new_release(&s.d, "9.9.9");
     assert!(content(&s.d, "9.9.9", "~/a.js") == a);
 }
 

@@ -212,8 +212,9 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
     );
     compare_all(&d, "1.0.0", &dist);
 
-    // A release that does not exist is refused with a reason sentry-cli prints.
-    let out = run(
+    // Source maps for a release that does not exist yet are kept (the release is a label on
+    // the bundle, as in Sentry) and shown once the release is created.
+    ok(
         &bin,
         &d,
         &[
@@ -223,13 +224,18 @@ fn sentry_cli_uploads_source_maps_that_come_back_byte_for_byte() {
             "web",
             "--release",
             "9.9.9",
-            "--wait",
             dist.to_str().unwrap(),
         ],
     );
-    assert!(!out.status.success());
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(text.contains("release does not exist"), "{text}");
+    common::artifacts::wait_for(30, "the kept bundle", || {
+        d.count("SELECT count(*) FROM pending_artifact_index") == 4
+    });
+    assert_eq!(
+        d.api("GET", "organizations/acme/releases/9.9.9/", None).0,
+        404
+    );
+    ok(&bin, &d, &["releases", "-p", "web", "new", "9.9.9"]);
+    compare_all(&d, "9.9.9", &dist);
 }
 
 #[test]

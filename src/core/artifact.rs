@@ -12,8 +12,10 @@
 //! 2. opens the bundle (a zip, behind sentry-cli's 8-byte `SYSB` header or not), refuses any
 //!    entry that could leave the bundle (zip-slip) and parses `manifest.json`;
 //! 3. validates the manifest against the organization and the release (the request's version,
-//!    else the manifest's); a missing release is an error unless
-//!    `artifacts.create_missing_release`;
+//!    else the manifest's). A release that does not exist yet is created when
+//!    `artifacts.create_missing_release`; otherwise, as in Sentry where a bundle's release is
+//!    a label, the bundle is kept whole and its index entries wait under the release's name
+//!    until a release of that name is created ([`adopt_pending`]);
 //! 4. counts the artifacts: under `artifacts.index_min_files` each one is stored as a release
 //!    file of its own (name = URL, dist, Sentry's ident, the manifest's headers such as
 //!    `sourcemap`); at or over it the bundle itself is stored and the release's artifact index
@@ -181,10 +183,6 @@ pub enum AssembleError {
     OrgMismatch(String),
     #[error("release does not match uploaded bundle: {0}")]
     ReleaseMismatch(String),
-    #[error(
-        "release does not exist: '{0}'. Create it first (`sentry-cli releases new {0}` or `shiplog releases new {0}`), or set artifacts.create_missing_release: true"
-    )]
-    UnknownRelease(String),
     /// Sentry's rule for artifact bundles: something must find them again.
     #[error("uploading a bundle without debug ids or release is prohibited")]
     Unfindable,
@@ -422,9 +420,10 @@ pub fn assemble(
     // Phase 2: one transaction stores everything.
     store.write_blocking(|tx| {
         let release = match &version {
-            Some(v) => Some(release_for(tx, settings, org, v, req, &manifest, &now)?),
+            Some(v) => release_for(tx, settings, org, v, req, &manifest, &now)?,
             None => None,
         };
+        let pending = version.as_deref().filter(|_| release.is_none());
         let stored_as = if reads.is_empty() {
             StoredAs::Nothing
         } else if let (Some(release), true) = (&release, reads.iter().all(|r| r.blobs.is_some())) {
@@ -442,9 +441,13 @@ pub fn assemble(
                 &chunks,
                 &manifest,
                 &reads,
+                pending,
                 &now,
             )?
         };
+        if let Some(v) = pending {
+            tracing::info!(release = v, "bundle kept until its release is created");
+        }
         finish(tx, &stored_as)?;
         Ok::<_, AssembleError>(Outcome {
             artifact_count: reads.len(),
@@ -494,14 +497,17 @@ fn read_bundle(
         (None, m) => m.clone(),
     };
     let dist = req.dist.clone().or_else(|| manifest.dist.clone());
-    if let Some(v) = &version
-        && store
-            .read_blocking(|c| releases::by_version(c, org.id, v))?
-            .is_none()
-        && !settings.create_missing_release
-    {
-        return Err(AssembleError::UnknownRelease(v.clone()));
-    }
+    // A bundle for a release that does not exist yet waits for it, stored whole and read now:
+    // its entries' digests must be known when they move to the release's index.
+    let pending = match &version {
+        Some(v) => {
+            !settings.create_missing_release
+                && store
+                    .read_blocking(|c| releases::by_version(c, org.id, v))?
+                    .is_none()
+        }
+        None => false,
+    };
     let artifacts = manifest.artifacts();
     if version.is_none()
         && manifest.bundle_debug_id().is_none()
@@ -509,7 +515,7 @@ fn read_bundle(
     {
         return Err(AssembleError::Unfindable);
     }
-    let single = version.is_some() && artifacts.len() < settings.index_min_files;
+    let single = version.is_some() && !pending && artifacts.len() < settings.index_min_files;
     // Visit entries in the order their bytes sit in the file.
     let mut order = Vec::with_capacity(artifacts.len());
     for artifact in artifacts {
@@ -539,6 +545,7 @@ fn read_bundle(
     // would replace artifacts already stored: a bundle found corrupt later could not give them
     // back, so its entries are read now, before anything is replaced.
     let read_now = single
+        || pending
         || store.read_blocking(|c| {
             replaces_stored(c, org, version.as_deref(), dist.as_deref(), &manifest, req)
         })?;
@@ -638,12 +645,12 @@ fn release_for(
     req: &AssembleRequest,
     manifest: &Manifest,
     now: &str,
-) -> Result<Release, AssembleError> {
+) -> Result<Option<Release>, AssembleError> {
     if let Some(r) = releases::by_version(tx, org.id, version)? {
-        return Ok(r);
+        return Ok(Some(r));
     }
     if !settings.create_missing_release {
-        return Err(AssembleError::UnknownRelease(version.to_string()));
+        return Ok(None);
     }
     let projects = project_refs(req, manifest);
     let up = super::release::upsert(
@@ -657,7 +664,7 @@ fn release_for(
         },
         now,
     )?;
-    Ok(up.release)
+    Ok(Some(up.release))
 }
 
 fn project_refs(req: &AssembleRequest, manifest: &Manifest) -> Vec<ProjectRef> {
@@ -753,6 +760,7 @@ fn store_bundle(
     chunks: &[BlobRef],
     manifest: &Manifest,
     reads: &[Read1],
+    pending: Option<&str>,
     now: &str,
 ) -> Result<StoredAs, AssembleError> {
     let bundle_id = manifest
@@ -811,6 +819,23 @@ fn store_bundle(
                     now,
                 },
             )?;
+        } else if let Some(release_name) = pending {
+            rows::put_pending_entry(
+                tx,
+                org.id,
+                &rows::PendingEntry {
+                    release_name: release_name.to_string(),
+                    dist: dist.map(str::to_string),
+                    url: a.url.clone(),
+                    bundle_row: row,
+                    path: a.path.clone(),
+                    kind: a.kind.name().to_string(),
+                    headers: headers_json(&a.headers),
+                    size: r.size,
+                    sha1: r.sha1.clone(),
+                },
+                now,
+            )?;
         }
     }
     let verified = reads.iter().all(|r| r.sha1.is_some());
@@ -823,6 +848,40 @@ fn store_bundle(
         file_id,
         verified,
     })
+}
+
+/// Gives a newly created release the bundles uploaded for it before it existed: their index
+/// entries move from waiting under its name to its artifact index, and each bundle is linked
+/// to it. Returns how many artifacts it got.
+pub fn adopt_pending(
+    tx: &Transaction<'_>,
+    org: &Org,
+    release: &Release,
+    now: &str,
+) -> Result<usize, CoreError> {
+    let entries = rows::take_pending(tx, org.id, &release.version)?;
+    for e in &entries {
+        let dist = e.dist.as_deref();
+        rows::link_release(tx, release.id, dist, e.bundle_row, now)?;
+        rows::put_index_entry(
+            tx,
+            &rows::NewIndexEntry {
+                org_id: org.id,
+                release_id: release.id,
+                dist,
+                ident: &manifest::ident(&e.url, dist),
+                url: &e.url,
+                bundle_row: e.bundle_row,
+                path: &e.path,
+                kind: &e.kind,
+                headers: &e.headers,
+                size: e.size,
+                sha1: e.sha1.as_deref(),
+                now,
+            },
+        )?;
+    }
+    Ok(entries.len())
 }
 
 // ---------------------------------------------------------------------------------------------

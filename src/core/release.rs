@@ -172,6 +172,7 @@ pub fn upsert(
         .ok_or_else(|| CoreError::NotFound("release vanished".into()))?;
     if is_new {
         super::issue::clear_expired_resolutions(tx, &release)?;
+        super::artifact::adopt_pending(tx, org, &release, now)?;
     }
     Ok(Upserted { release, created })
 }

@@ -829,6 +829,79 @@ pub fn prune(
     Ok(report)
 }
 
+/// An index entry of a bundle whose release does not exist yet (migration 0011).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub release_name: String,
+    pub dist: Option<String>,
+    pub url: String,
+    pub bundle_row: i64,
+    pub path: String,
+    pub kind: String,
+    pub headers: String,
+    pub size: u64,
+    pub sha1: Option<String>,
+}
+
+/// Keeps an index entry until a release named `release_name` exists.
+pub fn put_pending_entry(
+    conn: &Connection,
+    org_id: i64,
+    e: &PendingEntry,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO pending_artifact_index (org_id, release_name, dist, url, artifact_bundle_id,
+                                             bundle_path, type, headers, size, sha1, date_created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        org_id,
+        e.release_name,
+        e.dist,
+        e.url,
+        e.bundle_row,
+        e.path,
+        e.kind,
+        e.headers,
+        e.size as i64,
+        e.sha1,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Removes and returns the entries waiting for a release of this name, oldest first.
+pub fn take_pending(
+    conn: &Connection,
+    org_id: i64,
+    release_name: &str,
+) -> Result<Vec<PendingEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT release_name, dist, url, artifact_bundle_id, bundle_path, type, headers, size, sha1
+         FROM pending_artifact_index WHERE org_id = ?1 AND release_name = ?2 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![org_id, release_name], |r| {
+        Ok(PendingEntry {
+            release_name: r.get(0)?,
+            dist: r.get(1)?,
+            url: r.get(2)?,
+            bundle_row: r.get(3)?,
+            path: r.get(4)?,
+            kind: r.get(5)?,
+            headers: r.get(6)?,
+            size: r.get::<_, i64>(7)? as u64,
+            sha1: r.get(8)?,
+        })
+    })?;
+    let out: Vec<PendingEntry> = rows.collect::<Result<_, _>>()?;
+    conn.prepare_cached(
+        "DELETE FROM pending_artifact_index WHERE org_id = ?1 AND release_name = ?2",
+    )?
+    .execute(params![org_id, release_name])?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
