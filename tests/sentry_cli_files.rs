@@ -170,3 +170,43 @@ fn sentry_cli_2_uploads_lists_and_deletes_release_files() {
     assert!(!out.status.success());
     assert!(stored(&d, "2.0.0").is_empty());
 }
+
+#[test]
+fn sentry_cli_2_manages_a_projects_release_on_the_project_endpoints() {
+    let Some(bin) = require_sentry_cli_2("sentry_cli_2_manages_a_projects_release") else {
+        return;
+    };
+    let d = Daemon::start();
+    // With one project, 2.x uses /projects/{org}/{project}/releases/{version}/ throughout.
+    ok(&bin, &d, &["releases", "-p", "web", "new", "3.0.0"]);
+    let out = ok(
+        &bin,
+        &d,
+        &[
+            "releases",
+            "-p",
+            "web",
+            "finalize",
+            "3.0.0",
+            "--released",
+            "1700000000",
+        ],
+    );
+    assert!(out.contains("Finalized release 3.0.0"), "{out}");
+    let (_, r) = d.api("GET", "organizations/acme/releases/3.0.0/", None);
+    assert_eq!(
+        r["dateReleased"].as_str().map(|t| &t[..10]),
+        Some("2023-11-14")
+    );
+    let out = ok(&bin, &d, &["releases", "-p", "web", "info", "3.0.0"]);
+    assert!(out.contains("3.0.0"), "{out}");
+    // Not a release of that project: not found there.
+    let out = run(&bin, &d, &["releases", "-p", "api", "info", "3.0.0"]);
+    assert!(!out.status.success());
+    let out = ok(&bin, &d, &["releases", "-p", "web", "delete", "3.0.0"]);
+    assert!(out.contains("Deleted release 3.0.0"), "{out}");
+    assert_eq!(
+        d.count("SELECT count(*) FROM releases WHERE version = '3.0.0'"),
+        0
+    );
+}

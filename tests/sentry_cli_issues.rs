@@ -1,6 +1,7 @@
-//! The real sentry-cli 3.x's `issues list|resolve|mute|unresolve` and `events list` against a
-//! real daemon: the project-scoped endpoints with Sentry's bulk-mutation selection (`-i` ids,
-//! `-s` status, `--all`, `--query`), each checked against the issue statuses the daemon stored.
+//! The real sentry-cli's `issues list|resolve|mute|unresolve` and `events list` against a real
+//! daemon, with 3.x and with 2.x (whose `events list` parses more of each event): the
+//! project-scoped endpoints with Sentry's bulk-mutation selection (`-i` ids, `-s` status,
+//! `--all`, `--query`), each checked against the issue statuses the daemon stored.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::events::{Dsn, dsn, error_event, send_and_find};
-use common::sentry_cli::{require_sentry_cli, sentry_cli_command};
+use common::sentry_cli::{require_sentry_cli, require_sentry_cli_2, sentry_cli_command};
 use common::{Daemon, stderr, stdout};
 use serde_json::{Value, json};
 
@@ -50,12 +51,26 @@ fn status(d: &Daemon, id: &str) -> i64 {
     d.count(&format!("SELECT status FROM issues WHERE id = {id}"))
 }
 
+/// Both pinned clients (each one skipped locally, required in CI).
+fn clients(test_name: &str) -> Vec<std::path::PathBuf> {
+    [
+        require_sentry_cli(test_name),
+        require_sentry_cli_2(test_name),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 #[test]
 fn sentry_cli_lists_and_bulk_changes_a_projects_issues() {
-    let Some(bin) = require_sentry_cli("sentry_cli_lists_and_bulk_changes_a_projects_issues")
-    else {
-        return;
-    };
+    for bin in clients("sentry_cli_lists_and_bulk_changes_a_projects_issues") {
+        bulk_changes(&bin);
+    }
+}
+
+fn bulk_changes(bin: &Path) {
+    let bin = bin.to_path_buf();
     let d = Daemon::start();
     let web = dsn(&d, "web");
     let api = dsn(&d, "api");
@@ -130,9 +145,13 @@ fn sentry_cli_lists_and_bulk_changes_a_projects_issues() {
 
 #[test]
 fn sentry_cli_lists_a_projects_events() {
-    let Some(bin) = require_sentry_cli("sentry_cli_lists_a_projects_events") else {
-        return;
-    };
+    for bin in clients("sentry_cli_lists_a_projects_events") {
+        events_list(&bin);
+    }
+}
+
+fn events_list(bin: &Path) {
+    let bin = bin.to_path_buf();
     let d = Daemon::start();
     let web = dsn(&d, "web");
     issue(&d, &web, "pay");

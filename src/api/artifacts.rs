@@ -38,7 +38,6 @@ use super::extract::{JsonBody, QueryPairs};
 use super::release_files;
 use crate::core::artifact::{self, Answer, AssembleRequest, Task};
 use crate::core::release::Cursor;
-use crate::core::release_file;
 use crate::core::{self, CoreError};
 use crate::store::artifacts::{Content, Listed};
 use crate::store::releases;
@@ -289,7 +288,7 @@ pub async fn list_files(
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
-            let release = release_file::release_of(conn, &org, project.as_deref(), &version)?;
+            let release = core::release::get_in_project(conn, &org, project.as_deref(), &version)?;
             artifact::list(
                 conn,
                 &release,
@@ -362,7 +361,7 @@ pub async fn get_file(
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
-            let release = release_file::release_of(conn, &org, project.as_deref(), &version)?;
+            let release = core::release::get_in_project(conn, &org, project.as_deref(), &version)?;
             artifact::get(conn, &release, id)
         })
         .await?;
@@ -394,7 +393,7 @@ pub async fn delete_file(
         .store
         .write(move |tx| {
             let org = auth.org(tx, &org_slug)?;
-            let release = release_file::release_of(tx, &org, project.as_deref(), &version)?;
+            let release = core::release::get_in_project(tx, &org, project.as_deref(), &version)?;
             artifact::delete(tx, &release, id)
         })
         .await?;

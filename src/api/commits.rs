@@ -392,3 +392,15 @@ pub async fn repos(
     let link = super::link_header(&state.public_url, &path, &q, prev, next);
     Ok(with_link(Value::Array(body), link))
 }
+
+/// GET `/projects/{org}/{project}/releases/{version}/commits/` (sentry-cli 2.x `releases info
+/// -C` with a project).
+pub async fn list_in_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org_slug, project, version)): Path<(String, String, String)>,
+    q: QueryPairs,
+) -> Result<Response, ApiError> {
+    super::releases::check_in_project(&state, &auth, &org_slug, project, &version).await?;
+    list(State(state), auth, Path((org_slug, version)), q).await
+}

@@ -252,16 +252,20 @@ pub async fn events(
 
 /// One stored event as the event lists show it.
 pub(super) fn event_json(e: &store::StoredEvent) -> Value {
-    json!({
+    let mut v = json!({
         "eventID": e.event_id,
         "id": e.event_id,
         "release": e.release,
         "environment": e.environment,
         "dateCreated": e.timestamp,
         "message": e.message,
-        "exception": {"type": e.exception_type, "value": e.exception_value},
         "frames": serde_json::from_str::<Value>(&e.frames).unwrap_or_else(|_| json!([])),
-    })
+    });
+    // Sentry's exception interface; sentry-cli 2.x's `events list` parses it when present.
+    if let Some(ty) = &e.exception_type {
+        v["exception"] = json!({"values": [{"type": ty, "value": e.exception_value}]});
+    }
+    v
 }
 
 /// The PUT body (Sentry's GroupValidator, the fields shiplog supports).

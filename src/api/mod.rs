@@ -137,6 +137,16 @@ pub fn router(state: AppState) -> Router {
             get(releases::list_for_project).post(releases::create_for_project),
         )
         .route(
+            "/projects/{org}/{project}/releases/{version}/",
+            get(releases::get_in_project)
+                .put(releases::update_in_project)
+                .delete(releases::delete_in_project),
+        )
+        .route(
+            "/projects/{org}/{project}/releases/{version}/commits/",
+            get(commits::list_in_project),
+        )
+        .route(
             "/organizations/{org}/github/deliveries/",
             get(github::deliveries),
         )

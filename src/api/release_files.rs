@@ -80,7 +80,7 @@ pub async fn upload(
         .write(move |tx| {
             let org = auth.org(tx, &path.org)?;
             let release =
-                release_file::release_of(tx, &org, path.project.as_deref(), &path.version)?;
+                core::release::get_in_project(tx, &org, path.project.as_deref(), &path.version)?;
             let up = Upload {
                 name: &name,
                 dist: dist.as_deref(),
@@ -116,7 +116,8 @@ pub async fn delete_all(
         .store
         .write(move |tx| {
             let org = auth.org(tx, &path.org)?;
-            let release = release_file::release_of(tx, &org, path.project.as_deref(), &version)?;
+            let release =
+                core::release::get_in_project(tx, &org, path.project.as_deref(), &version)?;
             release_file::delete_all(tx, &release)?;
             Ok::<_, CoreError>(())
         })

@@ -294,3 +294,59 @@ pub async fn delete(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// ---------------------------------------------------------------------------------------------
+// `/projects/{org}/{project}/releases/{version}/...`: what sentry-cli 2.x calls when one
+// project is configured. The release must be one of the project's; then each is the
+// organization-scoped endpoint.
+// ---------------------------------------------------------------------------------------------
+
+/// 404 unless the release is one of the project's.
+pub(super) async fn check_in_project(
+    state: &AppState,
+    auth: &Auth,
+    org_slug: &str,
+    project: String,
+    version: &str,
+) -> Result<(), ApiError> {
+    let (auth, org_slug, version) = (auth.clone(), org_slug.to_string(), version.to_string());
+    state
+        .store
+        .read(move |conn| {
+            let org = auth.org(conn, &org_slug)?;
+            release::get_in_project(conn, &org, Some(&project), &version).map(|_| ())
+        })
+        .await?;
+    Ok(())
+}
+
+/// GET `/projects/{org}/{project}/releases/{version}/`.
+pub async fn get_in_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org_slug, project, version)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    check_in_project(&state, &auth, &org_slug, project, &version).await?;
+    get(State(state), auth, Path((org_slug, version))).await
+}
+
+/// PUT `/projects/{org}/{project}/releases/{version}/` (2.x `releases finalize`, set-commits).
+pub async fn update_in_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org_slug, project, version)): Path<(String, String, String)>,
+    body: JsonBody<UpdateBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_in_project(&state, &auth, &org_slug, project, &version).await?;
+    update(State(state), auth, Path((org_slug, version)), body).await
+}
+
+/// DELETE `/projects/{org}/{project}/releases/{version}/`.
+pub async fn delete_in_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org_slug, project, version)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check_in_project(&state, &auth, &org_slug, project, &version).await?;
+    delete(State(state), auth, Path((org_slug, version))).await
+}

@@ -211,6 +211,25 @@ pub fn get(conn: &Connection, org: &Org, version: &str) -> Result<Release, CoreE
     releases::by_version(conn, org.id, version)?.ok_or_else(|| not_found(version))
 }
 
+/// [`get`], and for a project-scoped URL (`/projects/{org}/{project}/releases/{version}/`) the
+/// release must be one of the project's, as in Sentry.
+pub fn get_in_project(
+    conn: &Connection,
+    org: &Org,
+    project: Option<&str>,
+    version: &str,
+) -> Result<Release, CoreError> {
+    let release = get(conn, org, version)?;
+    if let Some(slug) = project {
+        let project = crate::store::orgs::project_by_slug(conn, org.id, slug)?
+            .ok_or_else(|| CoreError::NotFound(format!("Project '{slug}' not found")))?;
+        if !releases::project_ids(conn, release.id)?.contains(&project.id) {
+            return Err(not_found(version));
+        }
+    }
+    Ok(release)
+}
+
 /// Sentry's wording, which sentry-cli shows as is.
 pub fn not_found(version: &str) -> CoreError {
     CoreError::NotFound(format!("Release '{version}' not found"))

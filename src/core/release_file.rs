@@ -8,15 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Transaction;
 
 use super::CoreError;
-use super::release;
 use crate::model::manifest::{self, sha1_hex};
 use crate::store::artifacts::{self as rows, ArtifactId, Listed};
 use crate::store::blobs::{self, BLOB_SIZE};
 use crate::store::orgs::Org;
-use crate::store::releases::{self, Release};
+use crate::store::releases::Release;
 
 /// One file as the multipart request carries it.
 #[derive(Debug, Clone)]
@@ -35,26 +34,6 @@ pub fn parse_header(field: &str) -> Result<(String, String), CoreError> {
         .split_once(':')
         .ok_or_else(|| CoreError::invalid("header", "header value was not formatted correctly"))?;
     Ok((key.trim().to_string(), value.trim().to_string()))
-}
-
-/// The release named in a URL, which a project-scoped URL also requires to be the project's.
-pub fn release_of(
-    conn: &Connection,
-    org: &Org,
-    project: Option<&str>,
-    version: &str,
-) -> Result<Release, CoreError> {
-    let release = release::get(conn, org, version)?;
-    if let Some(slug) = project {
-        let project = crate::store::orgs::project_by_slug(conn, org.id, slug)?
-            .ok_or_else(|| CoreError::NotFound(format!("Project '{slug}' not found")))?;
-        if !releases::project_ids(conn, release.id)?.contains(&project.id) {
-            return Err(CoreError::NotFound(format!(
-                "Release '{version}' is not a release of project '{slug}'"
-            )));
-        }
-    }
-    Ok(release)
 }
 
 /// Stores one file for a release; a name (and dist) the release already has is a conflict.
