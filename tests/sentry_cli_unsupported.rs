@@ -1,5 +1,6 @@
-//! The real sentry-cli 3.x on what shiplog answers but does not keep: organization and
-//! project listings (every field sentry-cli deserializes), and the features shiplog does not
+//! The real sentry-cli 3.x (2.x too for the listings) on what shiplog answers but does not
+//! keep: organization, project and repository listings (every field sentry-cli
+//! deserializes), and the features shiplog does not
 //! have — each command fails with shiplog's own reason, never sentry-cli's "Project not found"
 //! guess — and cron check-ins, which are accepted and ignored.
 
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::events::dsn;
-use common::sentry_cli::{require_sentry_cli, sentry_cli_command};
+use common::sentry_cli::{require_sentry_cli, require_sentry_cli_2, sentry_cli_command};
 use common::{Daemon, stderr, stdout};
 
 fn run(bin: &Path, d: &Daemon, args: &[&str]) -> Output {
@@ -51,12 +52,19 @@ fn refused(bin: &Path, d: &Daemon, args: &[&str], reason: &str) {
 }
 
 #[test]
-fn sentry_cli_lists_organizations_and_projects() {
-    let Some(bin) = require_sentry_cli("sentry_cli_lists_organizations_and_projects") else {
-        return;
-    };
+fn sentry_cli_lists_organizations_projects_and_repos() {
+    let name = "sentry_cli_lists_organizations_projects_and_repos";
+    for bin in [require_sentry_cli(name), require_sentry_cli_2(name)]
+        .into_iter()
+        .flatten()
+    {
+        listings(&bin);
+    }
+}
+
+fn listings(bin: &Path) {
     let d = Daemon::start();
-    let orgs = ok(&bin, &d, &["organizations", "list"]);
+    let orgs = ok(bin, &d, &["organizations", "list"]);
     assert!(orgs.contains("acme"), "{orgs}");
     let created: String = d
         .db()
@@ -70,10 +78,17 @@ fn sentry_cli_lists_organizations_and_projects() {
         orgs.contains(&created),
         "the creation date is shown:\n{orgs}"
     );
-    let projects = ok(&bin, &d, &["projects", "list"]);
+    let projects = ok(bin, &d, &["projects", "list"]);
     assert!(
         projects.contains("web") && projects.contains("API"),
         "{projects}"
+    );
+    let out = d.shiplog(&["repos", "add", "acme/docs", "--github", "acme/docs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let repos = ok(bin, &d, &["repos", "list"]);
+    assert!(
+        repos.contains("acme/docs") && repos.contains("https://github.com/acme/docs"),
+        "{repos}"
     );
 }
 

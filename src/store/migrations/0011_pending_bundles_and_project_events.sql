@@ -19,3 +19,7 @@ CREATE TABLE pending_artifact_index (
 );
 CREATE INDEX pending_artifact_index_by_release ON pending_artifact_index (org_id, release_name);
 CREATE INDEX pending_artifact_index_by_bundle ON pending_artifact_index (artifact_bundle_id);
+
+-- A project's events, newest first (`GET /projects/{org}/{project}/events/`, `sentry-cli
+-- events list`), read a page at a time.
+CREATE INDEX events_by_project ON events (project_id, timestamp DESC);
