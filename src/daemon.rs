@@ -70,6 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .context("cannot apply the config's organization, projects and repositories")?;
     }
 
+    crate::metrics::install().context("cannot set up the metrics recorder")?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let pipeline = Pipeline::new(store.clone());
     // Each feature registers the handlers for the event kinds it owns here.
@@ -107,6 +108,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             store: store.clone(),
         }),
     );
+    scheduler.register(
+        crate::config::JobKind::Backup,
+        Arc::new(schedule::BackupJob {
+            data_dir: data_dir.clone(),
+        }),
+    );
     let following = watch::repo::start(repo_sync, local_repos, reconcile.clone(), stopping.clone());
     tasks.push(following.await.map_err(anyhow::Error::msg)?);
     tasks.extend(crate::watch::drop_dir::spawn(
@@ -133,7 +140,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.limits.max_json_body,
     )
     .with_github_webhook_secret(config.github.webhook_secret.clone())
-    .with_artifacts((*artifact_settings).clone());
+    .with_artifacts((*artifact_settings).clone())
+    .with_metrics(config.metrics.clone());
     let app = api::router(state);
 
     let runtime = write_runtime_info(
@@ -152,6 +160,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         "shiplog is ready"
     );
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -13,6 +13,7 @@ mod deploys;
 mod github;
 mod hooks;
 mod issues;
+mod ops;
 mod output;
 mod releases;
 
@@ -47,6 +48,9 @@ pub enum CliError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A backup or restore was refused or failed.
+    #[error(transparent)]
+    Backup(#[from] crate::store::backup::BackupError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The daemon itself failed.
@@ -104,6 +108,16 @@ enum Command {
     Repos(commits::ReposCommand),
     /// Upload, list, download and delete a release's artifacts (source maps).
     Artifacts(artifacts::ArtifactsArgs),
+    /// Copy the store to FILE while the daemon runs (a consistent snapshot).
+    Backup(ops::BackupArgs),
+    /// Put a backup into an empty data dir.
+    Restore(ops::RestoreArgs),
+    /// Verify the store: SQLite's integrity, blob references, orphaned chunks.
+    Check(ops::CheckArgs),
+    /// Print shell completions (bash, zsh or fish).
+    Completions(ops::CompletionsArgs),
+    /// Print the man page (or write one per command with --out-dir).
+    Man(ops::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +172,11 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(artifacts::run(&config, args))
         }
+        Command::Backup(args) => ops::backup(&load_config(&cli, None)?, args),
+        Command::Restore(args) => ops::restore(&load_config(&cli, None)?, args),
+        Command::Check(args) => ops::check(&load_config(&cli, None)?, args),
+        Command::Completions(args) => ops::completions(args),
+        Command::Man(args) => ops::man(args),
     }
 }
 

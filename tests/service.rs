@@ -1,0 +1,347 @@
+//! Running shiplog as a service: backups taken under load, restore and check; `/metrics`;
+//! systemd readiness; JSON logs with request ids; shell completions and man pages.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, stderr, stdout};
+use serde_json::json;
+
+/// Runs the CLI on another data dir (no daemon behind it).
+fn shiplog_on(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shiplog"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("SHIPLOG_CONFIG")
+        .env_remove("SHIPLOG_DATA_DIR")
+        .output()
+        .expect("run shiplog")
+}
+
+#[test]
+fn a_backup_taken_during_a_burst_of_writes_restores_every_acknowledged_release() {
+    let d = Daemon::start();
+    // Some artifacts first, so the backup carries blobs and `check` has chunks to verify.
+    let dist = d.dir().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("app.min.js"), "console.log(1)\n".repeat(5000)).unwrap();
+    std::fs::write(dist.join("app.min.js.map"), "{\"version\":3}").unwrap();
+    assert!(
+        d.api(
+            "POST",
+            "organizations/acme/releases/",
+            Some(json!({"version": "web@0", "projects": ["web"]}))
+        )
+        .0 == 201
+    );
+    let up = d.shiplog(&[
+        "artifacts",
+        "-r",
+        "web@0",
+        "upload",
+        "-p",
+        "web",
+        "--wait",
+        dist.to_str().unwrap(),
+    ]);
+    assert!(up.status.success(), "upload failed: {}", stderr(&up));
+
+    // A writer creating releases as fast as the daemon acknowledges them.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, stop, url, token) =
+            (acked.clone(), stop.clone(), d.url.clone(), d.token.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let version = format!("burst@{i}");
+                let status = client
+                    .post(format!("{url}/api/0/organizations/acme/releases/"))
+                    .bearer_auth(&token)
+                    .json(&json!({"version": version, "projects": ["web"]}))
+                    .send()
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                if status == 201 {
+                    acked.lock().unwrap().push(version);
+                }
+                i += 1;
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 20 {
+        assert!(Instant::now() < deadline, "the writer made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    let file = d.dir().join("backups/shiplog.sqlite3");
+    let out = d.shiplog(&["backup", file.to_str().unwrap()]);
+    let during = acked.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    assert!(out.status.success(), "backup failed: {}", stderr(&out));
+    assert!(stdout(&out).contains("backed up"), "{}", stdout(&out));
+    assert!(
+        acked.lock().unwrap().len() > during,
+        "the writes went on during and after the backup"
+    );
+
+    // Refusals: an existing backup file, a non-empty data dir.
+    let again = d.shiplog(&["backup", file.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    let refused = shiplog_on(&d.data_dir(), &["restore", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("is not empty"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let restored = d.dir().join("restored");
+    let out = shiplog_on(&restored, &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "restore failed: {}", stderr(&out));
+    let out = shiplog_on(&restored, &["check"]);
+    assert!(
+        out.status.success(),
+        "check failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("is sound (3 chunks hashed)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let db = rusqlite::Connection::open(restored.join("shiplog.sqlite3")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT count(*) FROM releases WHERE version = ?1")
+        .unwrap();
+    for version in &before {
+        let n: i64 = stmt.query_row([version], |r| r.get(0)).unwrap();
+        assert_eq!(
+            n, 1,
+            "{version} was acknowledged before the backup began but is missing"
+        );
+    }
+    let files: i64 = db
+        .query_row("SELECT count(*) FROM release_files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(files, 2);
+
+    // A damaged store: check names the damage and fails.
+    db.execute(
+        "UPDATE blobs SET data = x'00' WHERE id = (SELECT min(id) FROM blobs)",
+        [],
+    )
+    .unwrap();
+    drop(stmt);
+    drop(db);
+    let out = shiplog_on(&restored, &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("problem: chunk"), "{}", stdout(&out));
+}
+
+/// Scrapes `/metrics` (with a bearer token when given); returns status and body.
+fn scrape(d: &Daemon, token: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::blocking::Client::new().get(format!("{}/metrics", d.url));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().expect("scrape");
+    (resp.status().as_u16(), resp.text().unwrap_or_default())
+}
+
+/// The value of the sample whose name and labels match exactly (0 when absent). `labels` is
+/// the text between the braces, in the exporter's order (sorted by key as recorded).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(series, _)| {
+            let Some(rest) = series.strip_prefix(name) else {
+                return false;
+            };
+            let inner = rest.trim_start_matches('{').trim_end_matches('}');
+            if labels.is_empty() {
+                return rest.is_empty();
+            }
+            let mut found: Vec<&str> = inner.split(',').filter(|p| !p.is_empty()).collect();
+            found.sort();
+            let mut want: Vec<String> =
+                labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            want.sort();
+            found == want.iter().map(String::as_str).collect::<Vec<_>>()
+        })
+        .map_or(0.0, |(_, v)| v.parse().unwrap_or(f64::NAN))
+}
+
+#[test]
+fn metrics_count_real_traffic_by_route_status_kind_and_outcome() {
+    let backups = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(&format!(
+        "organization: acme
+projects:
+  - slug: web
+github:
+  webhook_secret: s3cret
+  api_url: http://127.0.0.1:9
+schedules:
+  - {{ name: backup, cron: '* * * * * *', job: backup, dir: {}, keep: 2 }}
+metrics:
+  allow_loopback: false
+  token: m3trics
+",
+        backups.path().display()
+    ));
+    // Loopback is not enough here; the token is.
+    assert_eq!(scrape(&d, None).0, 403);
+    assert_eq!(scrape(&d, Some("wrong")).0, 403);
+    let (status, before) = scrape(&d, Some("m3trics"));
+    assert_eq!(status, 200, "{before}");
+
+    let releases = "/api/0/organizations/{org}/releases/";
+    let release = "/api/0/organizations/{org}/releases/{version}/";
+    let ok = [("method", "GET"), ("route", releases), ("status", "200")];
+    let missing = [("method", "GET"), ("route", release), ("status", "404")];
+    for _ in 0..3 {
+        assert_eq!(d.api("GET", "organizations/acme/releases/", None).0, 200);
+    }
+    assert_eq!(
+        d.api("GET", "organizations/acme/releases/nope/", None).0,
+        404
+    );
+    assert_eq!(
+        d.api("GET", "organizations/acme/releases/nope-2/", None).0,
+        404
+    );
+
+    // Envelopes: one accepted event, one refused for an unknown key.
+    let dsn = common::events::dsn(&d, "web");
+    let event = common::events::error_event("ValueError", "boom", None);
+    assert_eq!(common::events::send_event(&d, &dsn, &event).0, 200);
+    let bad = common::events::Dsn {
+        key: "0".repeat(32),
+        ..dsn.clone()
+    };
+    assert_eq!(common::events::send_event(&d, &bad, &event).0, 403);
+
+    // Webhooks: a signed ping is queued and applied by the pipeline; a bad signature refused.
+    let body = br#"{"zen":"hi","hook_id":1}"#.to_vec();
+    let post = |signature: String| {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/webhooks/github", d.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", "ping")
+            .header("x-github-delivery", "guid-1")
+            .header("x-github-hook-id", "1")
+            .header("x-hub-signature-256", signature)
+            .body(body.clone())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(shiplog::github::verify::sign(b"s3cret", &body)), 202);
+    assert_eq!(post("sha256=00".into()), 401);
+    let kind: String = d
+        .db()
+        .query_row("SELECT kind FROM inbox", [], |r| r.get(0))
+        .unwrap();
+
+    // The pipeline and the backup schedule run in the background: wait for both.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let (_, text) = scrape(&d, Some("m3trics"));
+        let applied = sample(
+            &text,
+            "shiplog_pipeline_events_applied_total",
+            &[("kind", &kind)],
+        );
+        if applied >= 1.0 && sample(&text, "shiplog_backups_total", &[]) >= 1.0 {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pipeline or backup never counted:\n{text}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    assert_eq!(delta("shiplog_http_requests_total", &ok), 3.0, "{after}");
+    assert_eq!(
+        delta("shiplog_http_requests_total", &missing),
+        2.0,
+        "{after}"
+    );
+    let latency = [("method", "GET"), ("route", releases)];
+    assert_eq!(
+        delta("shiplog_http_request_duration_seconds_count", &latency),
+        3.0
+    );
+    assert!(
+        after.contains("shiplog_http_request_duration_seconds_bucket{"),
+        "{after}"
+    );
+    let accepted = [("type", "event"), ("outcome", "accepted"), ("reason", "")];
+    let refused = [
+        ("type", "event"),
+        ("outcome", "refused"),
+        ("reason", "forbidden"),
+    ];
+    assert_eq!(
+        delta("shiplog_envelope_items_total", &accepted),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        delta("shiplog_envelope_items_total", &refused),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        delta("shiplog_webhook_deliveries_total", &[("outcome", "queued")]),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "shiplog_webhook_deliveries_total",
+            &[("outcome", "bad_signature")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta("shiplog_pipeline_events_applied_total", &[("kind", &kind)]),
+        1.0
+    );
+    assert!(sample(&after, "shiplog_store_size_bytes", &[]) > 0.0);
+    assert!(after.contains("shiplog_store_wal_size_bytes "), "{after}");
+    assert!(after.contains("shiplog_inbox_depth "), "{after}");
+    assert!(
+        after.contains("shiplog_inbox_oldest_event_age_seconds "),
+        "{after}"
+    );
+    assert!(
+        after.contains("shiplog_store_writer_wait_seconds_count "),
+        "{after}"
+    );
+    // Raw paths never become labels.
+    assert!(!after.contains("nope"), "{after}");
+
+    // The backup schedule keeps its last two copies.
+    std::thread::sleep(Duration::from_millis(2500));
+    let copies = std::fs::read_dir(backups.path()).unwrap().count();
+    assert!((1..=2).contains(&copies), "{copies} copies");
+}
