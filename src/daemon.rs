@@ -161,6 +161,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "shiplog is ready"
     );
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    crate::systemd::ready(&addr);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
@@ -195,6 +196,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+    crate::systemd::stopping();
     tracing::info!("shutting down: finishing in-flight requests");
 }
 

@@ -30,4 +30,5 @@ pub mod model;
 pub mod pipeline;
 pub mod schedule;
 pub mod store;
+pub mod systemd;
 pub mod watch;
