@@ -471,3 +471,61 @@ fn the_unit_file_passes_systemd_analyze_verify() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Makes two requests (one bringing its own id) and returns the ids the daemon answered with.
+fn two_requests(url: &str) -> (String, String) {
+    let client = reqwest::blocking::Client::new();
+    let own = client
+        .get(format!("{url}/api/0/organizations/"))
+        .header("x-request-id", "ci-run-42.step_7")
+        .send()
+        .unwrap();
+    assert_eq!(own.status().as_u16(), 401);
+    let fresh = client.get(format!("{url}/healthz")).send().unwrap();
+    let id =
+        |r: &reqwest::blocking::Response| r.headers()["x-request-id"].to_str().unwrap().to_string();
+    (id(&own), id(&fresh))
+}
+
+#[test]
+fn json_logs_and_human_logs_both_carry_request_ids() {
+    let mut json_served = Served::start(&[("SHIPLOG_LOG_FORMAT", "json".as_ref())]);
+    let (own, fresh) = two_requests(&json_served.url());
+    assert_eq!(own, "ci-run-42.step_7");
+    assert_eq!(fresh.len(), 16, "{fresh}");
+    assert!(json_served.terminate().success());
+    let log = json_served.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "shiplog is ready"),
+        "{log}"
+    );
+    for id in [&own, &fresh] {
+        let answered = lines
+            .iter()
+            .find(|l| l["span"]["request_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no line for request {id}:\n{log}"));
+        assert_eq!(answered["fields"]["message"], "answered");
+    }
+
+    let mut human = Served::start(&[]);
+    let (own, fresh) = two_requests(&human.url());
+    assert!(human.terminate().success());
+    let log = human.log();
+    assert!(log.contains(&format!("request_id={own}")), "{log}");
+    assert!(log.contains(&format!("request_id={fresh}")), "{log}");
+    assert!(!log.trim_start().starts_with('{'), "{log}");
+
+    let out = shiplog_on(human.dir.path(), &["--log-format", "xml", "serve"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("possible values: human, json"),
+        "{}",
+        stderr(&out)
+    );
+}

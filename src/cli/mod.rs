@@ -78,6 +78,10 @@ pub struct Cli {
     /// Data directory (overrides the config's `data_dir`).
     #[arg(long, global = true, env = "SHIPLOG_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// How `serve` writes its logs to stderr: `human` lines, or one JSON object a line for log
+    /// shippers. Either way, lines written while a request is handled carry its request id.
+    #[arg(long, global = true, env = "SHIPLOG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +124,13 @@ enum Command {
     Man(ops::ManArgs),
 }
 
+/// The log formats of `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8740 (port 0 picks a free one).
@@ -141,7 +152,7 @@ pub fn main() -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Serve(args) => {
             let config = load_config(&cli, args.listen.clone())?;
-            init_logging();
+            init_logging(cli.log_format);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime
                 .block_on(crate::daemon::run(config))
@@ -191,14 +202,24 @@ where
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level (default `info`).
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        // The innermost span's fields (a request's `request_id`, `method`, `route`) go in
+        // `span`; the whole list would repeat them for nested spans.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
