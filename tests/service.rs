@@ -529,3 +529,47 @@ fn json_logs_and_human_logs_both_carry_request_ids() {
         stderr(&out)
     );
 }
+
+#[test]
+fn completions_and_man_pages_are_generated_from_the_command_line() {
+    let nowhere = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _shiplog"),
+        ("zsh", "#compdef shiplog"),
+        ("fish", "complete -c shiplog"),
+    ] {
+        let out = shiplog_on(nowhere.path(), &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}:\n{text}");
+        assert!(
+            text.contains("backup") && text.contains("releases"),
+            "{shell}"
+        );
+    }
+    let bad = shiplog_on(nowhere.path(), &["completions", "tcsh"]);
+    assert!(!bad.status.success());
+
+    let out = shiplog_on(nowhere.path(), &["man"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{page}");
+    assert!(page.contains(".TH shiplog 1"), "{page}");
+    assert!(page.contains("releases"), "{page}");
+
+    let dir = nowhere.path().join("man1");
+    let out = shiplog_on(nowhere.path(), &["man", "--out-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for page in [
+        "shiplog.1",
+        "shiplog-releases.1",
+        "shiplog-backup.1",
+        "shiplog-token-create.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH "), "{page}");
+    }
+    // The data dir was never touched: these commands need no config and no store.
+    assert!(!nowhere.path().join("shiplog.sqlite3").exists());
+}
