@@ -50,6 +50,7 @@ fn write_runtime_info(data_dir: &Path, info: &RuntimeInfo) -> std::io::Result<Pa
 
 /// Runs the daemon until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    crate::metrics::install().context("cannot set up the metrics recorder")?;
     // A repository path that is not a repository stops the start, before the store is touched.
     let local_repos = {
         let config = config.clone();
@@ -70,7 +71,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .context("cannot apply the config's organization, projects and repositories")?;
     }
 
-    crate::metrics::install().context("cannot set up the metrics recorder")?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let pipeline = Pipeline::new(store.clone());
     // Each feature registers the handlers for the event kinds it owns here.

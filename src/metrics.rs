@@ -15,7 +15,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// HTTP requests by `route` (the matched template), `method` and `status`.
@@ -44,8 +46,9 @@ pub const WRITER_WAIT: &str = "shiplog_store_writer_wait_seconds";
 pub const STORE_BYTES: &str = "shiplog_store_size_bytes";
 /// Size of the write-ahead log.
 pub const WAL_BYTES: &str = "shiplog_store_wal_size_bytes";
-/// Backups written by the `backup` schedule, and the size of the last one.
+/// Backups written by the `backup` schedule.
 pub const BACKUPS: &str = "shiplog_backups_total";
+/// Size of the last backup the schedule wrote.
 pub const BACKUP_BYTES: &str = "shiplog_backup_last_size_bytes";
 
 /// Latency buckets (seconds) for every `*_seconds` histogram.
@@ -75,7 +78,55 @@ pub fn install() -> anyhow::Result<()> {
         }
     });
     let _ = HANDLE.set(handle);
+    describe();
     Ok(())
+}
+
+/// The `# HELP` lines.
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency, by route template and method"
+    );
+    describe_gauge!(
+        INBOX_DEPTH,
+        "Inbox events waiting to be applied (retries included)"
+    );
+    describe_gauge!(
+        INBOX_OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest pending inbox event"
+    );
+    describe_gauge!(INBOX_FAILED, "Inbox events that failed for good");
+    describe_counter!(EVENTS_APPLIED, "Pipeline events applied, by kind");
+    describe_counter!(
+        EVENTS_FAILED,
+        "Pipeline event attempts that failed, by kind and whether they will be retried"
+    );
+    describe_counter!(
+        ENVELOPE_ITEMS,
+        "Envelope items, by type, outcome and refusal reason"
+    );
+    describe_counter!(WEBHOOK_DELIVERIES, "GitHub webhook deliveries, by outcome");
+    describe_counter!(DROPS, "Drop-folder bundles, by outcome");
+    describe_histogram!(
+        WRITER_WAIT,
+        Unit::Seconds,
+        "Time writes waited for the single writer connection"
+    );
+    describe_gauge!(STORE_BYTES, Unit::Bytes, "Size of the SQLite database file");
+    describe_gauge!(WAL_BYTES, Unit::Bytes, "Size of the SQLite write-ahead log");
+    describe_counter!(BACKUPS, "Backups written by the backup schedule");
+    describe_gauge!(
+        BACKUP_BYTES,
+        Unit::Bytes,
+        "Size of the last scheduled backup"
+    );
 }
 
 /// The current metrics in Prometheus' text format; `None` when no recorder is installed.
