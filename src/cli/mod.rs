@@ -1,7 +1,8 @@
 //! The command line.
 //!
 //! `serve` runs the daemon. `token`, `projects` and `repos` are admin commands that work on the data dir
-//! directly, daemon running or not. Everything else is a client of the daemon's HTTP API and
+//! directly, daemon running or not, as do `backup`, `restore` and `check` (`ops`, with
+//! `completions` and `man`). Everything else is a client of the daemon's HTTP API and
 //! mirrors sentry-cli's verbs where they overlap, with human tables by default and `--json`
 //! for scripts.
 
@@ -80,7 +81,14 @@ pub struct Cli {
     data_dir: Option<PathBuf>,
     /// How `serve` writes its logs to stderr: `human` lines, or one JSON object a line for log
     /// shippers. Either way, lines written while a request is handled carry its request id.
-    #[arg(long, global = true, env = "SHIPLOG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    #[arg(
+        long,
+        global = true,
+        env = "SHIPLOG_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value_t = LogFormat::Human
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
