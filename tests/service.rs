@@ -188,10 +188,13 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[test]
 fn metrics_count_real_traffic_by_route_status_kind_and_outcome() {
     let backups = tempfile::tempdir().unwrap();
+    let drops = tempfile::tempdir().unwrap();
     let d = Daemon::start_with(&format!(
         "organization: acme
 projects:
   - slug: web
+artifacts:
+  drop_dirs: [{}]
 github:
   webhook_secret: s3cret
   api_url: http://127.0.0.1:9
@@ -201,6 +204,7 @@ metrics:
   allow_loopback: false
   token: m3trics
 ",
+        drops.path().display(),
         backups.path().display()
     ));
     // Loopback is not enough here; the token is.
@@ -258,6 +262,20 @@ metrics:
         .query_row("SELECT kind FROM inbox", [], |r| r.get(0))
         .unwrap();
 
+    // Drop folder: a bundle for a release is stored, one for another organization refused.
+    let created = d.api(
+        "POST",
+        "organizations/acme/releases/",
+        Some(json!({"version": "web@1", "projects": ["web"]})),
+    );
+    assert_eq!(created.0, 201);
+    for (org, name) in [("acme", "good.zip"), ("someone-else", "bad.zip")] {
+        let files = [("files/_/_/a.js", "~/a.js", "minified_source")];
+        let m = common::artifacts::manifest(org, Some("web@1"), &files);
+        let zip = common::artifacts::bundle(&m, &[("files/_/_/a.js", b"let a = 1;\n")], false);
+        common::artifacts::drop_file(drops.path(), name, &zip);
+    }
+
     // The pipeline and the backup schedule run in the background: wait for both.
     let deadline = Instant::now() + Duration::from_secs(20);
     let after = loop {
@@ -267,7 +285,16 @@ metrics:
             "shiplog_pipeline_events_applied_total",
             &[("kind", &kind)],
         );
-        if applied >= 1.0 && sample(&text, "shiplog_backups_total", &[]) >= 1.0 {
+        let dropped = sample(
+            &text,
+            "shiplog_drop_folder_results_total",
+            &[("outcome", "stored")],
+        ) + sample(
+            &text,
+            "shiplog_drop_folder_results_total",
+            &[("outcome", "refused")],
+        );
+        if applied >= 1.0 && dropped >= 2.0 && sample(&text, "shiplog_backups_total", &[]) >= 1.0 {
             break text;
         }
         assert!(
