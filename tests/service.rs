@@ -84,7 +84,11 @@ fn a_backup_taken_during_a_burst_of_writes_restores_every_acknowledged_release()
     let file = d.dir().join("backups/shiplog.sqlite3");
     let out = d.shiplog(&["backup", file.to_str().unwrap()]);
     let during = acked.lock().unwrap().len();
-    std::thread::sleep(Duration::from_millis(200));
+    // Let the writer show it went on after the backup.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() <= during && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     assert!(out.status.success(), "backup failed: {}", stderr(&out));
