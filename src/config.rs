@@ -205,6 +205,9 @@ pub struct Config {
     /// Request size limits of the HTTP server.
     #[serde(deserialize_with = "null_as_default")]
     pub limits: LimitsConfig,
+    /// Who may read `GET /metrics`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub metrics: MetricsConfig,
     /// Where the values came from, for error messages. Not a configuration key.
     #[serde(skip)]
     pub provenance: Provenance,
@@ -223,6 +226,7 @@ impl Default for Config {
             github: GithubConfig::default(),
             schedules: default_schedules(),
             limits: LimitsConfig::default(),
+            metrics: MetricsConfig::default(),
             provenance: Provenance::builtin(),
         }
     }
@@ -566,11 +570,15 @@ pub struct ScheduleConfig {
     /// the year), 5 fields in crontab form (seconds = 0), or `@hourly`, `@daily`, `@weekly`,
     /// `@monthly`, `@yearly`. See [`parse_cron`] for day-of-week numbering. Required.
     pub cron: String,
-    /// The job: `reconcile` or `prune_artifacts`. Default `reconcile`.
+    /// The job: `reconcile`, `prune_artifacts` or `backup`. Default `reconcile`.
     pub job: JobKind,
     /// For `prune_artifacts`: delete artifacts uploaded more than this many days ago.
     /// Required for that job, not allowed for others.
     pub keep_days: Option<u32>,
+    /// For `backup`: the directory the copies go to (`~` expanded). Required for that job.
+    pub dir: Option<PathBuf>,
+    /// For `backup`: how many copies to keep (the oldest beyond are deleted). Default 7.
+    pub keep: Option<u32>,
 }
 
 impl Default for ScheduleConfig {
@@ -580,6 +588,8 @@ impl Default for ScheduleConfig {
             cron: String::new(),
             job: JobKind::Reconcile,
             keep_days: None,
+            dir: None,
+            keep: None,
         }
     }
 }
@@ -601,6 +611,8 @@ pub enum JobKind {
     Reconcile,
     /// Delete artifacts uploaded more than `keep_days` days ago.
     PruneArtifacts,
+    /// Copy the store into `dir`, keeping the last `keep` copies.
+    Backup,
 }
 
 impl JobKind {
@@ -609,6 +621,7 @@ impl JobKind {
         match self {
             JobKind::Reconcile => "reconcile",
             JobKind::PruneArtifacts => "prune_artifacts",
+            JobKind::Backup => "backup",
         }
     }
 }
@@ -643,12 +656,49 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Access to `GET /metrics` (Prometheus text format). It is outside the API's token auth:
+/// loopback clients read it freely, others only with `token`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all. Default `true`; `false` answers 404.
+    pub enabled: bool,
+    /// Clients on a loopback address may read it without a token. Default `true`; turn it off
+    /// when a reverse proxy on the same machine forwards outside requests.
+    pub allow_loopback: bool,
+    /// A bearer token (`Authorization: Bearer <token>`) that admits a client from any address.
+    /// Default: none, so only loopback clients are admitted.
+    pub token: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            allow_loopback: true,
+            token: None,
+        }
+    }
+}
+
+impl fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("enabled", &self.enabled)
+            .field("allow_loopback", &self.allow_loopback)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 fn default_schedules() -> Vec<ScheduleConfig> {
     vec![ScheduleConfig {
         name: "reconcile".to_owned(),
         cron: "0 */5 * * * *".to_owned(),
         job: JobKind::Reconcile,
         keep_days: None,
+        dir: None,
+        keep: None,
     }]
 }
 
@@ -1386,10 +1436,33 @@ impl Config {
                         "must be at least 1 (0 would delete every artifact)",
                     ));
                 }
-                (JobKind::Reconcile, Some(_)) => {
+                (JobKind::Reconcile | JobKind::Backup, Some(_)) => {
                     return Err(self.invalid(
                         format!("{at}.keep_days"),
                         "is only used by job prune_artifacts; remove it",
+                    ));
+                }
+                _ => {}
+            }
+            match (schedule.job, &schedule.dir, schedule.keep) {
+                (JobKind::Backup, None, _) => {
+                    return Err(self.invalid(
+                        format!("{at}.dir"),
+                        "is required for job backup: the directory the copies go to, e.g. dir: /var/backups/shiplog",
+                    ));
+                }
+                (JobKind::Backup, _, Some(0)) => {
+                    return Err(self.invalid(format!("{at}.keep"), "must be at least 1"));
+                }
+                (JobKind::Reconcile | JobKind::PruneArtifacts, Some(_), _) => {
+                    return Err(
+                        self.invalid(format!("{at}.dir"), "is only used by job backup; remove it")
+                    );
+                }
+                (JobKind::Reconcile | JobKind::PruneArtifacts, _, Some(_)) => {
+                    return Err(self.invalid(
+                        format!("{at}.keep"),
+                        "is only used by job backup; remove it",
                     ));
                 }
                 _ => {}
@@ -1992,9 +2065,12 @@ mod tests {
             [PathBuf::from("/var/lib/shiplog/drop")]
         );
         assert_eq!(config.artifacts.max_file_size, 2 * GIB);
-        assert_eq!(config.schedules.len(), 2);
+        assert_eq!(config.schedules.len(), 3);
         assert_eq!(config.schedules[1].job, JobKind::PruneArtifacts);
         assert_eq!(config.schedules[1].keep_days, Some(90));
+        assert_eq!(config.schedules[2].job, JobKind::Backup);
+        assert_eq!(config.schedules[2].keep, Some(7));
+        assert_eq!(config.metrics, MetricsConfig::default());
         for schedule in &config.schedules {
             schedule.schedule().expect("cron parses");
         }
@@ -2285,7 +2361,7 @@ mod tests {
     fn unknown_keys_are_errors_with_a_location() {
         assert_eq!(
             error("listen: 127.0.0.1:1\nlistn: 127.0.0.1:2\n"),
-            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits` at line 2 column 1"
+            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics` at line 2 column 1"
         );
         assert_eq!(
             error("projects:\n  - slug: web\n    nmae: Web\n"),
@@ -2309,7 +2385,7 @@ mod tests {
         );
         assert_eq!(
             error("schedules:\n  - name: x\n    cron: '* * * * *'\n    job: prune\n"),
-            "config.yaml: schedules[0].job: unknown variant `prune`, expected `reconcile` or `prune_artifacts` at line 4 column 10"
+            "config.yaml: schedules[0].job: unknown variant `prune`, expected one of `reconcile`, `prune_artifacts`, `backup` at line 4 column 10"
         );
         assert_eq!(
             error("artifacts:\n  after_success: keep\n"),
@@ -2558,6 +2634,18 @@ mod tests {
             (
                 "schedules:\n  - {name: r, cron: '@daily', keep_days: 3}\n".into(),
                 "config.yaml: schedules[0].keep_days: is only used by job prune_artifacts; remove it",
+            ),
+            (
+                "schedules:\n  - {name: b, cron: '@daily', job: backup}\n".into(),
+                "config.yaml: schedules[0].dir: is required for job backup: the directory the copies go to, e.g. dir: /var/backups/shiplog",
+            ),
+            (
+                "schedules:\n  - {name: b, cron: '@daily', job: backup, dir: /b, keep: 0}\n".into(),
+                "config.yaml: schedules[0].keep: must be at least 1",
+            ),
+            (
+                "schedules:\n  - {name: r, cron: '@daily', keep: 3}\n".into(),
+                "config.yaml: schedules[0].keep: is only used by job backup; remove it",
             ),
         ];
         for (text, expected) in cases {

@@ -50,6 +50,7 @@ fn write_runtime_info(data_dir: &Path, info: &RuntimeInfo) -> std::io::Result<Pa
 
 /// Runs the daemon until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    crate::metrics::install().context("cannot set up the metrics recorder")?;
     // A repository path that is not a repository stops the start, before the store is touched.
     let local_repos = {
         let config = config.clone();
@@ -107,6 +108,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             store: store.clone(),
         }),
     );
+    scheduler.register(
+        crate::config::JobKind::Backup,
+        Arc::new(schedule::BackupJob {
+            data_dir: data_dir.clone(),
+        }),
+    );
     let following = watch::repo::start(repo_sync, local_repos, reconcile.clone(), stopping.clone());
     tasks.push(following.await.map_err(anyhow::Error::msg)?);
     tasks.extend(crate::watch::drop_dir::spawn(
@@ -133,7 +140,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.limits.max_json_body,
     )
     .with_github_webhook_secret(config.github.webhook_secret.clone())
-    .with_artifacts((*artifact_settings).clone());
+    .with_artifacts((*artifact_settings).clone())
+    .with_metrics(config.metrics.clone());
     let app = api::router(state);
 
     let runtime = write_runtime_info(
@@ -152,6 +160,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         "shiplog is ready"
     );
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    crate::systemd::ready(&addr);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
@@ -186,6 +196,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+    crate::systemd::stopping();
     tracing::info!("shutting down: finishing in-flight requests");
 }
 

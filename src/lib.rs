@@ -12,7 +12,8 @@
 //! - [`pipeline`]: the durable inbox and the worker every input feeds;
 //! - [`api`]: the HTTP layer (Sentry-compatible JSON);
 //! - [`cli`]: the command line, a client of the API plus local admin commands;
-//! - [`daemon`]: `shiplog serve`, wiring it all together.
+//! - [`daemon`]: `shiplog serve`, wiring it all together;
+//! - [`metrics`]: the named metrics served at `/metrics`.
 
 #![forbid(unsafe_code)]
 
@@ -24,8 +25,10 @@ pub mod daemon;
 pub mod git;
 pub mod github;
 pub mod hooks;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod schedule;
 pub mod store;
+pub mod systemd;
 pub mod watch;

@@ -221,6 +221,44 @@ impl Job for ReconcileJob {
     }
 }
 
+/// The `backup` job: a consistent copy of the store into the schedule's `dir`, keeping its
+/// `keep` newest copies (`store::backup::backup_rotated`).
+pub struct BackupJob {
+    pub data_dir: std::path::PathBuf,
+}
+
+/// Copies kept by a `backup` schedule that does not say `keep`.
+pub const DEFAULT_BACKUP_KEEP: u32 = 7;
+
+impl Job for BackupJob {
+    fn run(&self, schedule: &ScheduleConfig) -> BoxFuture<'_, Result<String, String>> {
+        // Config validation requires `dir` for this job.
+        let dir = schedule
+            .dir
+            .as_deref()
+            .map(crate::config::expand_tilde)
+            .ok_or_else(|| "the schedule has no dir".to_string());
+        let keep = schedule.keep.unwrap_or(DEFAULT_BACKUP_KEEP) as usize;
+        let data_dir = self.data_dir.clone();
+        Box::pin(async move {
+            let dir = dir?;
+            let (report, removed) = tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                crate::store::backup::backup_rotated(&data_dir, &dir, keep)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            crate::metrics::backup_written(report.bytes);
+            Ok(format!(
+                "backed up to {} ({} bytes); removed {removed} old copies",
+                report.path.display(),
+                report.bytes
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +290,8 @@ mod tests {
             cron: "* * * * * *".into(),
             job: JobKind::Reconcile,
             keep_days: None,
+            dir: None,
+            keep: None,
         }]);
         s.register(JobKind::Reconcile, job.clone());
         let (stop, stopping) = watch::channel(false);

@@ -212,24 +212,44 @@ pub async fn envelope(
     let project_id = parse_project_id(&project_id)?;
     let (parts, body) = request.into_parts();
     let mut key = request_key(&parts.headers, &query);
-    let body = read_body(&parts.headers, body, state.artifacts.max_upload_body).await?;
+    let body = read_body(&parts.headers, body, state.artifacts.max_upload_body)
+        .await
+        .inspect_err(count_unread_envelope)?;
     let env = envelope::parse(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid envelope: {e}")))?;
-    if key.is_none() {
-        key = env.dsn().and_then(key_of_dsn);
+        .map_err(|e| ApiError::bad_request(format!("invalid envelope: {e}")))
+        .inspect_err(count_unread_envelope)?;
+    let result = async {
+        if key.is_none() {
+            key = env.dsn().and_then(key_of_dsn);
+        }
+        let key = key.ok_or_else(missing_auth)?;
+        let mut events = Vec::new();
+        for item in env.items.iter().filter(|i| i.ty == "event") {
+            events.push(event_object(&item.payload)?);
+        }
+        let sub = Submission {
+            project_id,
+            key,
+            events,
+            envelope_event_id: env.event_id().map(str::to_string),
+        };
+        store_events(&state, sub).await
     }
-    let key = key.ok_or_else(missing_auth)?;
-    let mut events = Vec::new();
-    for item in env.items.iter().filter(|i| i.ty == "event") {
-        events.push(event_object(&item.payload)?);
-    }
-    let sub = Submission {
-        project_id,
-        key,
-        events,
-        envelope_event_id: env.event_id().map(str::to_string),
-    };
-    store_events(&state, sub).await
+    .await;
+    let refused = result.as_ref().err();
+    crate::metrics::envelope_items(
+        env.items.iter().map(|i| i.ty.as_str()),
+        refused.map(|e| crate::metrics::refusal_reason(e.status.as_u16())),
+    );
+    result
+}
+
+/// Counts an envelope refused before its items could be read as one refused `envelope` item.
+fn count_unread_envelope(e: &ApiError) {
+    crate::metrics::envelope_items(
+        ["envelope"],
+        Some(crate::metrics::refusal_reason(e.status.as_u16())),
+    );
 }
 
 fn missing_auth() -> ApiError {

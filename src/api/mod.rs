@@ -20,6 +20,7 @@ pub mod release_files;
 pub mod releases;
 pub mod render;
 pub mod unsupported;
+pub mod telemetry;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Upload limits (`limits.max_upload_body`, used by chunk uploads and envelopes) and the
     /// artifact rules (index_min_files, ...).
     pub artifacts: Arc<crate::core::artifact::Settings>,
+    /// Who may read `/metrics` (`metrics:`).
+    pub metrics: Arc<crate::config::MetricsConfig>,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
@@ -65,6 +68,7 @@ impl AppState {
             max_json_body,
             github_webhook_secret: None,
             artifacts: Default::default(),
+            metrics: Default::default(),
             token_touches: Default::default(),
         }
     }
@@ -78,6 +82,13 @@ impl AppState {
     /// Sets the artifact limits and rules (from the config's `artifacts:` and `limits:`).
     pub fn with_artifacts(mut self, settings: crate::core::artifact::Settings) -> Self {
         self.artifacts = Arc::new(settings);
+        self
+    }
+
+    /// Sets who may read `/metrics`; an empty token counts as none.
+    pub fn with_metrics(mut self, mut settings: crate::config::MetricsConfig) -> Self {
+        settings.token = settings.token.filter(|t| !t.is_empty());
+        self.metrics = Arc::new(settings);
         self
     }
 
@@ -197,6 +208,8 @@ pub fn router(state: AppState) -> Router {
         .merge(unsupported::routes());
     Router::new()
         .route("/healthz", get(meta::healthz))
+        // Prometheus scrapers: outside the token auth, guarded by `metrics:` (api::telemetry).
+        .route("/metrics", get(telemetry::metrics))
         // GitHub authenticates with its signature, not a token; its own body limit.
         .route(
             "/webhooks/github",
@@ -214,6 +227,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(telemetry::observe))
         .with_state(state)
 }
 

@@ -36,6 +36,7 @@ pub async fn github(
     }
     let body = body.map_err(|e| {
         let mut err = body_rejection(e);
+        crate::metrics::webhook_delivery(crate::metrics::refusal_reason(err.status.as_u16()));
         if err.status == StatusCode::PAYLOAD_TOO_LARGE {
             err.detail = format!(
                 "the delivery is larger than GitHub's {} MB payload cap",
@@ -57,6 +58,10 @@ pub async fn github(
         webhook::intake(secret.as_deref(), &req, &crate::core::now()).map_err(refusal)?;
     let guid = delivery.delivery.clone();
     let submitted = state.pipeline.submit("github", &delivery).await?;
+    crate::metrics::webhook_delivery(match submitted {
+        Submitted::New(_) => "queued",
+        Submitted::Duplicate => "duplicate",
+    });
     Ok(match submitted {
         Submitted::New(_) => (
             StatusCode::ACCEPTED,
@@ -72,11 +77,12 @@ pub async fn github(
 }
 
 fn refusal(e: IntakeError) -> ApiError {
-    let status = match &e {
-        IntakeError::NoSecret => StatusCode::FORBIDDEN,
-        IntakeError::Signature(_) => StatusCode::UNAUTHORIZED,
-        IntakeError::Malformed(_) => StatusCode::BAD_REQUEST,
+    let (status, outcome) = match &e {
+        IntakeError::NoSecret => (StatusCode::FORBIDDEN, "no_secret"),
+        IntakeError::Signature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
+        IntakeError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
     };
+    crate::metrics::webhook_delivery(outcome);
     tracing::warn!(%status, reason = %e, "GitHub delivery refused");
     ApiError::new(status, e.to_string())
 }

@@ -1,7 +1,8 @@
 //! The command line.
 //!
 //! `serve` runs the daemon. `token`, `projects` and `repos` are admin commands that work on the data dir
-//! directly, daemon running or not. Everything else is a client of the daemon's HTTP API and
+//! directly, daemon running or not, as do `backup`, `restore` and `check` (`ops`, with
+//! `completions` and `man`). Everything else is a client of the daemon's HTTP API and
 //! mirrors sentry-cli's verbs where they overlap, with human tables by default and `--json`
 //! for scripts.
 
@@ -13,6 +14,7 @@ mod deploys;
 mod github;
 mod hooks;
 mod issues;
+mod ops;
 mod output;
 mod releases;
 
@@ -47,6 +49,9 @@ pub enum CliError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A backup or restore was refused or failed.
+    #[error(transparent)]
+    Backup(#[from] crate::store::backup::BackupError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The daemon itself failed.
@@ -74,6 +79,17 @@ pub struct Cli {
     /// Data directory (overrides the config's `data_dir`).
     #[arg(long, global = true, env = "SHIPLOG_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// How `serve` writes its logs to stderr: `human` lines, or one JSON object a line for log
+    /// shippers. Either way, lines written while a request is handled carry its request id.
+    #[arg(
+        long,
+        global = true,
+        env = "SHIPLOG_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value_t = LogFormat::Human
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -104,6 +120,23 @@ enum Command {
     Repos(commits::ReposCommand),
     /// Upload, list, download and delete a release's artifacts (source maps).
     Artifacts(artifacts::ArtifactsArgs),
+    /// Copy the store to FILE while the daemon runs (a consistent snapshot).
+    Backup(ops::BackupArgs),
+    /// Put a backup into an empty data dir.
+    Restore(ops::RestoreArgs),
+    /// Verify the store: SQLite's integrity, blob references, orphaned chunks.
+    Check(ops::CheckArgs),
+    /// Print shell completions (bash, zsh or fish).
+    Completions(ops::CompletionsArgs),
+    /// Print the man page (or write one per command with --out-dir).
+    Man(ops::ManArgs),
+}
+
+/// The log formats of `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -127,7 +160,7 @@ pub fn main() -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Serve(args) => {
             let config = load_config(&cli, args.listen.clone())?;
-            init_logging();
+            init_logging(cli.log_format);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime
                 .block_on(crate::daemon::run(config))
@@ -158,6 +191,11 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(artifacts::run(&config, args))
         }
+        Command::Backup(args) => ops::backup(&load_config(&cli, None)?, args),
+        Command::Restore(args) => ops::restore(&load_config(&cli, None)?, args),
+        Command::Check(args) => ops::check(&load_config(&cli, None)?, args),
+        Command::Completions(args) => ops::completions(args),
+        Command::Man(args) => ops::man(args),
     }
 }
 
@@ -172,14 +210,24 @@ where
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level (default `info`).
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        // The innermost span's fields (a request's `request_id`, `method`, `route`) go in
+        // `span`; the whole list would repeat them for nested spans.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }

@@ -192,6 +192,7 @@ impl Pipeline {
         let id = entry.id;
         match result {
             Ok(()) => {
+                crate::metrics::event_applied(&entry.kind);
                 self.store
                     .write(move |tx| inbox::mark_done(tx, id, &core::now()))
                     .await
@@ -199,7 +200,9 @@ impl Pipeline {
             Err(e) => {
                 let give_up = matches!(e, HandlerError::Permanent(_)).then_some(MAX_ATTEMPTS);
                 let attempts = entry.attempts + 1;
-                if give_up.is_some() || attempts >= MAX_ATTEMPTS {
+                let for_good = give_up.is_some() || attempts >= MAX_ATTEMPTS;
+                crate::metrics::event_failed(&entry.kind, !for_good);
+                if for_good {
                     tracing::error!(id, kind = %entry.kind, key = %entry.idem_key, error = %e, "event failed for good");
                 } else {
                     tracing::warn!(id, kind = %entry.kind, attempts, error = %e, "event failed, will retry");

@@ -130,3 +130,31 @@ pub fn forget_processed(conn: &Connection, prefix: &str) -> Result<usize, StoreE
         )?
         .execute([prefix])?)
 }
+
+/// What waits in the inbox, for the daemon's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    /// Events not yet applied that have attempts left.
+    pub pending: i64,
+    /// Events that gave up.
+    pub failed: i64,
+    /// When the oldest pending event was received.
+    pub oldest_received: Option<String>,
+}
+
+pub fn backlog(conn: &Connection, max_attempts: i64) -> Result<Backlog, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE attempts < ?1),
+                    count(*) FILTER (WHERE attempts >= ?1),
+                    min(received_at) FILTER (WHERE attempts < ?1)
+               FROM inbox WHERE processed_at IS NULL",
+        )?
+        .query_row([max_attempts], |r| {
+            Ok(Backlog {
+                pending: r.get(0)?,
+                failed: r.get(1)?,
+                oldest_received: r.get(2)?,
+            })
+        })?)
+}

@@ -14,6 +14,7 @@
 
 pub mod activity;
 pub mod artifacts;
+pub mod backup;
 pub mod blobs;
 mod checkpoint;
 pub mod commits;
@@ -205,11 +206,13 @@ impl Store {
     {
         // A poisoned lock only means another writer panicked mid-way; its transaction was
         // rolled back when the connection's Transaction dropped, so the connection is sound.
+        let asked = std::time::Instant::now();
         let mut conn = self
             .inner
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        crate::metrics::writer_wait(asked.elapsed());
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;

@@ -191,6 +191,7 @@ fn apply_drop(
     match artifact::assemble(store, settings, &org, &req, &finish) {
         Ok(outcome) => {
             tracing::info!(drop = %shown, files = outcome.artifact_count, release = ?outcome.release, stored_as = ?outcome.stored_as, "artifact drop stored");
+            crate::metrics::drop_result("stored");
             let verifying = matches!(
                 outcome.stored_as,
                 StoredAs::Bundle {
@@ -207,6 +208,7 @@ fn apply_drop(
         Err(e) => {
             let reason = e.to_string();
             tracing::warn!(drop = %shown, error = %reason, "artifact drop refused");
+            crate::metrics::drop_result("refused");
             store.write_blocking(|tx| {
                 rows::record_drop(
                     tx,
@@ -292,6 +294,7 @@ fn verify_drop(
         }
         Verified::Withdrawn(reason) => {
             tracing::warn!(drop = %shown, error = %reason, "artifact drop withdrawn: an entry is corrupt");
+            crate::metrics::drop_result("corrupt");
             if in_place {
                 fail(&ev.drop_dir, &ev.name, &reason);
             } else {
