@@ -20,6 +20,7 @@ use super::extract::{JsonBody, QueryPairs};
 use crate::core::CoreError;
 use crate::core::issue::{self, IssueView, ListRequest, StatusChange};
 use crate::core::org::ProjectRef;
+use crate::model::event::Event;
 use crate::store::issues::{
     self as store, RES_IN_NEXT_RELEASE, RES_PENDING, STATUS_IGNORED, STATUS_RESOLVED,
 };
@@ -89,7 +90,7 @@ pub fn issue_json(view: &IssueView, org: &Org, public_url: &str) -> Value {
         "hasSeen": false,
         "annotations": [],
         "count": i.times_seen.to_string(),
-        "userCount": 0,
+        "userCount": i.user_count,
         "firstSeen": i.first_seen,
         "lastSeen": i.last_seen,
         "firstRelease": view.first_release.as_ref().map(release_json),
@@ -234,22 +235,64 @@ pub async fn events(
             Ok::<_, CoreError>(store::events_of(conn, found.id, 100)?)
         })
         .await?;
-    Ok(Json(
-        list.iter()
-            .map(|e| {
-                json!({
-                    "eventID": e.event_id,
-                    "id": e.event_id,
-                    "release": e.release,
-                    "environment": e.environment,
-                    "dateCreated": e.timestamp,
-                    "message": e.message,
-                    "exception": {"type": e.exception_type, "value": e.exception_value},
-                    "frames": serde_json::from_str::<Value>(&e.frames).unwrap_or_else(|_| json!([])),
-                })
-            })
-            .collect(),
-    ))
+    Ok(Json(list.iter().map(event_json).collect()))
+}
+
+/// One event as Sentry's simple event serializer renders it (`tags` as `[{key, value}]`
+/// sorted by key, `user` or null), plus its release, environment, level, exception and
+/// frames.
+fn event_json(e: &store::StoredEvent) -> Value {
+    let mut payload = match serde_json::from_str::<Value>(&e.data) {
+        Ok(Value::Object(map)) => map,
+        _ => Default::default(),
+    };
+    // The row holds the id; the payload's cannot make the rest unreadable.
+    payload.remove("event_id");
+    let mut event = Event::from_json(&payload).ok();
+    if let Some(ev) = event.as_mut() {
+        // The columns hold what ingest kept (an invalid release or environment is dropped).
+        ev.release = e.release.clone();
+        ev.environment = e.environment.clone();
+        if let Some(level) = &e.level {
+            ev.level = level.clone();
+        }
+    }
+    let d = event.as_ref().map(Event::description);
+    let user = event.as_ref().and_then(|ev| ev.user.as_ref()).map(|u| {
+        json!({
+            "id": u.id, "email": u.email, "username": u.username,
+            "ip_address": u.ip_address, "name": u.name,
+        })
+    });
+    let tags: Vec<Value> = event
+        .as_ref()
+        .map(Event::all_tags)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| json!({ "key": key, "value": value }))
+        .collect();
+    json!({
+        "id": e.event_id,
+        "eventID": e.event_id,
+        "groupID": e.issue_id.to_string(),
+        "projectID": e.project_id.to_string(),
+        "event.type": d.as_ref().map_or("default", |d| d.ty),
+        "title": d.as_ref().map(|d| d.title.clone()),
+        "message": e.message.clone().unwrap_or_default(),
+        "culprit": d.as_ref().and_then(|d| d.culprit.clone()),
+        "location": d.as_ref().and_then(|d| d.metadata.get("filename").cloned()),
+        "platform": e.platform,
+        "level": e.level,
+        "release": e.release,
+        "environment": e.environment,
+        "user": user,
+        "tags": tags,
+        "dateCreated": e.timestamp,
+        "dateReceived": e.received,
+        "crashFile": null,
+        "exception": {"type": e.exception_type, "value": e.exception_value},
+        "frames": serde_json::from_str::<Value>(&e.frames).unwrap_or_else(|_| json!([])),
+    })
 }
 
 /// The PUT body (Sentry's GroupValidator, the fields shiplog supports).

@@ -38,6 +38,7 @@ use crate::model::event::{Event, normalize_event_id};
 use crate::model::issue_ref::{self, ShortId};
 use crate::model::{environment, time, version};
 use crate::store::deploys;
+use crate::store::grouping as group_store;
 use crate::store::issues::{
     self as store, Issue, IssueActivity, IssueQuery, IssueSort, NewEvent, NewIssue,
     RES_IN_NEXT_RELEASE, RES_IN_RELEASE, RES_PENDING, RES_RESOLVED, ReleaseOrder, Resolution,
@@ -158,7 +159,19 @@ pub fn ingest_event(
         .filter(|e| environment::validate(e).is_ok());
 
     let grouping = event.grouping();
-    let existing = store::by_fingerprint(tx, project.id, &grouping.hash)?;
+    let current = &grouping.hashes[0];
+    let existing =
+        match group_store::issue_for_hashes(tx, project.id, &grouping.hashes, &received_text)? {
+            Some((id, version)) => {
+                if version != current.version {
+                    // Matched the way an older grouping hashed it: from now on the current hash
+                    // finds this issue too (Sentry's secondary grouping during an upgrade).
+                    group_store::add_hash(tx, project.id, current, id)?;
+                }
+                store::by_id(tx, org.id, id)?
+            }
+            None => None,
+        };
     let created = existing.is_none();
     let issue_id = match &existing {
         Some(issue) => issue.id,
@@ -171,7 +184,7 @@ pub fn ingest_event(
                     org_id: org.id,
                     project_id: project.id,
                     short_id: short,
-                    fingerprint: &grouping.hash,
+                    fingerprint: &current.hash,
                     title: &grouping.title,
                     culprit: grouping.culprit.as_deref(),
                     level: &event.level,
@@ -180,8 +193,10 @@ pub fn ingest_event(
                     metadata: &metadata,
                     seen: &when,
                     release_id: release.as_ref().map(|r| r.id),
+                    grouping_version: current.version,
                 },
             )?;
+            group_store::add_hash(tx, project.id, current, id)?;
             if let Some(r) = &release {
                 store::count_new_group(tx, r.id, project.id)?;
             }
@@ -201,6 +216,9 @@ pub fn ingest_event(
             id
         }
     };
+    if let Some(user) = event.user_tag() {
+        group_store::add_user(tx, issue_id, &user)?;
+    }
     store::record_seen(tx, issue_id, &when, release.as_ref().map(|r| r.id))?;
 
     let regressed = match &existing {

@@ -9,6 +9,8 @@ pub mod commit;
 pub mod envelope;
 pub mod environment;
 pub mod event;
+pub mod event_tags;
+pub mod grouping;
 pub mod issue_ref;
 pub mod manifest;
 pub mod search;
