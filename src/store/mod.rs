@@ -91,6 +91,13 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(migration_list())
 }
 
+/// Applies only the first `count` migrations: tests build a database as an older shiplog
+/// left it, then open it with [`Store::open`] to upgrade it.
+#[cfg(test)]
+pub(crate) fn migrate_first(conn: &mut Connection, count: usize) -> Result<(), StoreError> {
+    Ok(migrations().to_version(conn, count)?)
+}
+
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
