@@ -241,7 +241,7 @@ pub async fn events(
 /// One event as Sentry's simple event serializer renders it (`tags` as `[{key, value}]`
 /// sorted by key, `user` or null), plus its release, environment, level, exception and
 /// frames.
-fn event_json(e: &store::StoredEvent) -> Value {
+pub fn event_json(e: &store::StoredEvent) -> Value {
     let mut payload = match serde_json::from_str::<Value>(&e.data) {
         Ok(Value::Object(map)) => map,
         _ => Default::default(),
