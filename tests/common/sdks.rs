@@ -8,16 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::sentry_cli::in_ci;
 use super::{stderr, stdout};
 
 /// Environment variable naming the venv python that has sentry-sdk.
 pub const PYTHON_ENV: &str = "SHIPLOG_PYTHON";
 /// Environment variable naming the node_modules directory that has @sentry/node.
 pub const NODE_MODULES_ENV: &str = "SHIPLOG_NODE_MODULES";
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
 
 fn require(var: &str, test_name: &str, valid: impl Fn(&Path) -> bool) -> Option<PathBuf> {
     let path = std::env::var_os(var)
