@@ -177,7 +177,7 @@ pub fn ingest_event(
         Some(issue) => issue.id,
         None => {
             let short = store::next_short_id(tx, project.id)?;
-            let metadata = grouping.metadata.to_string();
+            let metadata = grouping.description.metadata.to_string();
             let id = store::insert(
                 tx,
                 &NewIssue {
@@ -185,10 +185,10 @@ pub fn ingest_event(
                     project_id: project.id,
                     short_id: short,
                     fingerprint: &current.hash,
-                    title: &grouping.title,
-                    culprit: grouping.culprit.as_deref(),
+                    title: &grouping.description.title,
+                    culprit: grouping.description.culprit.as_deref(),
                     level: &event.level,
-                    ty: grouping.ty,
+                    ty: grouping.description.ty,
                     platform: event.platform.as_deref(),
                     metadata: &metadata,
                     seen: &when,

@@ -482,7 +482,7 @@ mod tests {
             e.timestamp.map(crate::model::time::format).as_deref(),
             Some("2026-11-21T05:25:54.291366Z")
         );
-        let g = e.grouping();
+        let g = e.description();
         assert_eq!(g.title, "deploy smoke test");
         assert_eq!(g.ty, "default");
     }

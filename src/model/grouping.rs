@@ -1,5 +1,5 @@
-//! Which issue an event belongs to, and what that issue is called: Sentry's default grouping
-//! (its `newstyle` strategies) and its titles and culprits.
+//! Which issue an event belongs to: Sentry's default grouping (its `newstyle` strategies),
+//! versioned so that an upgrade regroups nothing.
 //!
 //! An event's grouping is a list of *components* hashed with sha1. Without a `fingerprint`:
 //!
@@ -31,24 +31,21 @@
 //! event is hashed the current way *and* every older way ([`Grouping::hashes`], newest
 //! first), as Sentry computes a secondary hash while it moves a project to a new grouping
 //! config: the event joins the issue of the first hash found, and when that was an older
-//! hash, the current one is added to that issue so that it keeps matching.
+//! hash, the current one is added to that issue so that it keeps matching. Older hashes
+//! expire (the store sets when): after that, only the current hashes an old issue took on
+//! still find it.
 //!
-//! Titles and metadata follow Sentry's event types: an event with an exception is an `error`
-//! titled `Type: first line of value` from its last exception (a synthetic exception has no
-//! type: its title is the function of the crash frame, as Sentry's); any other is a `default`
-//! event titled with its message's first line. The culprit is the event's `culprit`, else its
-//! `transaction`, else the newest in-app frame of the last exception's stack trace as
-//! `module in function` (JavaScript: `function(module)`), else the request URL.
+//! What the issue is called is [`super::title`]'s business.
 //!
 //! Pure: no I/O, never panics on any input.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
-use super::event::{Event, Frame, strip_numbers, truncate_chars};
+use super::event::{Event, Frame, strip_numbers};
+use super::title::Description;
 
 /// The grouping version new issues get: Sentry's default grouping.
 pub const GROUPING_VERSION: i64 = 2;
@@ -56,12 +53,6 @@ pub const GROUPING_VERSION: i64 = 2;
 /// version 2 keep it.
 pub const LEGACY_GROUPING_VERSION: i64 = 1;
 
-/// Longest title kept (Sentry truncates the value part to 100 characters).
-const TITLE_VALUE_CHARS: usize = 100;
-/// Longest culprit kept (Sentry's column is 200 characters).
-const CULPRIT_CHARS: usize = 200;
-/// Longest file location in a culprit (Sentry's `get_frame_culprit`).
-const CULPRIT_FILELOC_CHARS: usize = 100;
 /// Context lines longer than this do not count (Sentry's `get_contextline_component`).
 const MAX_CONTEXT_LINE: usize = 120;
 
@@ -78,23 +69,7 @@ pub struct GroupHash {
 pub struct Grouping {
     /// The event's hashes, the current version first, then each older one.
     pub hashes: Vec<GroupHash>,
-    pub title: String,
-    pub culprit: Option<String>,
-    /// `error` when the event has an exception, else `default` (Sentry's event types).
-    pub ty: &'static str,
-    /// Sentry's issue metadata: `{type, value, filename, function}` or `{title}`.
-    pub metadata: Value,
-}
-
-/// What an event is called, as Sentry shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Description {
-    pub title: String,
-    pub culprit: Option<String>,
-    /// `error` when the event has an exception, else `default` (Sentry's event types).
-    pub ty: &'static str,
-    /// Sentry's issue metadata: `{type, value, filename, function}` or `{title}`.
-    pub metadata: Value,
+    pub description: Description,
 }
 
 impl Grouping {
@@ -107,13 +82,9 @@ impl Grouping {
 impl Event {
     /// The hashes, title, culprit and metadata of the issue this event belongs to.
     pub fn grouping(&self) -> Grouping {
-        let d = self.description();
         Grouping {
             hashes: self.hashes(),
-            title: d.title,
-            culprit: d.culprit,
-            ty: d.ty,
-            metadata: d.metadata,
+            description: self.description(),
         }
     }
 
@@ -129,60 +100,6 @@ impl Event {
                 hash: hash_of(&self.legacy_components()),
             },
         ]
-    }
-
-    /// The event's title, culprit, type and metadata (Sentry's event types).
-    pub fn description(&self) -> Description {
-        let culprit = self
-            .culprit
-            .clone()
-            .or_else(|| self.transaction.clone())
-            .or_else(|| self.stack_culprit())
-            .or_else(|| self.request_url.clone())
-            .map(|c| truncate_chars(&c, CULPRIT_CHARS));
-        let Some(e) = self.main_exception() else {
-            let title = self
-                .message
-                .as_deref()
-                .or(self.message_template.as_deref())
-                .and_then(|m| m.lines().map(str::trim).find(|l| !l.is_empty()))
-                .map(|l| truncate_chars(l, TITLE_VALUE_CHARS))
-                .unwrap_or_else(|| "<unlabeled event>".to_string());
-            return Description {
-                metadata: json!({ "title": title }),
-                title,
-                culprit,
-                ty: "default",
-            };
-        };
-        let crash = self.crash_frame();
-        let function = crash.and_then(|f| f.function.clone());
-        let ty = (!e.synthetic).then(|| e.ty.clone().unwrap_or_else(|| "Error".to_string()));
-        let first_line = e
-            .value
-            .as_deref()
-            .and_then(|v| v.lines().next())
-            .unwrap_or("")
-            .trim();
-        let title = match &ty {
-            Some(ty) if first_line.is_empty() => ty.clone(),
-            Some(ty) => format!("{ty}: {}", truncate_chars(first_line, TITLE_VALUE_CHARS)),
-            None => function.clone().unwrap_or_else(|| "<unknown>".to_string()),
-        };
-        let mut metadata = json!({
-            "value": e.value.clone().unwrap_or_default(),
-            "filename": crash.and_then(|f| f.filename.clone().or_else(|| f.abs_path.clone())),
-            "function": function,
-        });
-        if let Some(ty) = ty {
-            metadata["type"] = json!(ty);
-        }
-        Description {
-            title,
-            culprit,
-            ty: "error",
-            metadata,
-        }
     }
 
     /// The current grouping's components: the fingerprint's, else the default ones.
@@ -344,69 +261,6 @@ impl Event {
             None => default(),
         }
     }
-
-    /// Sentry's crash frame: of the last exception's stack (else the event's own), the newest
-    /// in-app frame with a function, else the newest frame with one.
-    fn crash_frame(&self) -> Option<&Frame> {
-        let frames = match self.main_exception() {
-            Some(e) if !e.frames.is_empty() => self.frames_in(&e.frames),
-            _ => self
-                .stacktrace
-                .as_ref()
-                .map(|r| self.frames_in(r))
-                .unwrap_or(&[]),
-        };
-        let named = |f: &&Frame| {
-            f.function
-                .as_deref()
-                .is_some_and(|n| n != "<redacted>" && n != "<unknown>")
-        };
-        frames
-            .iter()
-            .rev()
-            .filter(named)
-            .find(|f| f.in_app == Some(true))
-            .or_else(|| frames.iter().rev().find(named))
-    }
-
-    /// Sentry's `get_stacktrace_culprit` on the last stack trace of the exceptions (else the
-    /// event's own): the newest in-app frame that names a place, else the newest frame.
-    fn stack_culprit(&self) -> Option<String> {
-        let range = match self.exceptions.iter().rev().find(|e| !e.frames.is_empty()) {
-            Some(e) => Some(&e.frames),
-            None if self.exceptions.is_empty() => self.stacktrace.as_ref(),
-            None => None,
-        }?;
-        let mut fallback = None;
-        for f in self.frames_in(range).iter().rev() {
-            let culprit = self.frame_culprit(f);
-            if f.in_app == Some(true) {
-                if culprit.is_some() {
-                    return culprit;
-                }
-            } else if fallback.is_none() {
-                fallback = Some(culprit);
-            }
-        }
-        fallback.flatten()
-    }
-
-    /// Sentry's `get_frame_culprit`.
-    fn frame_culprit(&self, f: &Frame) -> Option<String> {
-        let function = f.function.as_deref().unwrap_or("?");
-        let platform = f.platform.as_deref().or(self.platform.as_deref());
-        if matches!(platform, Some("objc" | "cocoa" | "native")) {
-            return Some(function.to_string());
-        }
-        let fileloc = f.module.as_deref().or(f.filename.as_deref())?;
-        if matches!(platform, Some("javascript" | "node")) {
-            return Some(format!("{function}({fileloc})"));
-        }
-        Some(format!(
-            "{} in {function}",
-            truncate_chars(fileloc, CULPRIT_FILELOC_CHARS)
-        ))
-    }
 }
 
 /// Sentry's stack trace variants: only in-app frames, or all of them.
@@ -567,7 +421,7 @@ pub fn parameterize(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -712,6 +566,19 @@ mod tests {
     }
 
     #[test]
+    fn a_synthetic_exception_groups_by_its_frames_not_its_text() {
+        // What @sentry/node sends for captureMessage with attachStacktrace.
+        let message = |f: &str, text: &str| {
+            hash(json!({"platform": "node", "message": text,
+                "exception": {"values": [{"value": text, "mechanism": {"synthetic": true},
+                    "stacktrace": {"frames": [
+                        {"module": "app", "function": f, "in_app": true}]}}]}}))
+        };
+        assert_ne!(message("checkout", "a"), message("refund", "a"));
+        assert_eq!(message("checkout", "a"), message("checkout", "b"));
+    }
+
+    #[test]
     fn chained_exceptions_all_count() {
         let chain = |cause: &str| {
             hash(json!({"exception": {"values": [
@@ -725,7 +592,7 @@ mod tests {
             {"type": "KeyError", "value": "root"}, {"type": "RuntimeError", "value": "wrapped"}
         ]}}))
         .grouping();
-        assert_eq!(g.title, "RuntimeError: wrapped");
+        assert_eq!(g.description.title, "RuntimeError: wrapped");
     }
 
     #[test]
@@ -735,7 +602,7 @@ mod tests {
         let c = json!({"logentry": {"message": "refund %s failed", "params": ["a1"]}});
         assert_eq!(hash(a.clone()), hash(b));
         assert_ne!(hash(a.clone()), hash(c));
-        assert_eq!(event(a).grouping().title, "payment a1 failed");
+        assert_eq!(event(a).grouping().description.title, "payment a1 failed");
         assert_eq!(
             hash(json!({"message": "order 12 failed"})),
             hash(json!({"message": "order 13 failed"}))
@@ -749,8 +616,8 @@ mod tests {
         };
         assert_ne!(threaded("a"), threaded("b"));
         let g = event(json!({})).grouping();
-        assert_eq!(g.title, "<unlabeled event>");
-        assert_eq!(g.ty, "default");
+        assert_eq!(g.description.title, "<unlabeled event>");
+        assert_eq!(g.description.ty, "default");
     }
 
     #[test]
@@ -819,77 +686,6 @@ mod tests {
             h(&["fingerprint", "message", "m", "a"])
         );
         assert_eq!(legacy(json!({})), h(&["fallback"]));
-    }
-
-    #[test]
-    fn titles_and_metadata() {
-        let g = event(json!({"exception": {"values": [{"type": "TimeoutError",
-            "value": "timed out after 30s\nsecond line"}]}}))
-        .grouping();
-        assert_eq!(g.title, "TimeoutError: timed out after 30s");
-        assert_eq!(g.ty, "error");
-        assert_eq!(g.metadata["type"], "TimeoutError");
-        assert_eq!(g.metadata["value"], "timed out after 30s\nsecond line");
-        let d = event(json!({"message": "x", "exception": {"values": [{"type": "E"}]}}));
-        assert_eq!(d.grouping().title, "E");
-        let long = "x".repeat(300);
-        let e = event(json!({"exception": {"values": [{"type": "E", "value": long}]}}));
-        assert_eq!(e.grouping().title.chars().count(), 3 + 100 + 3);
-    }
-
-    #[test]
-    fn a_synthetic_exception_is_titled_by_its_crash_function() {
-        // What @sentry/node sends for captureMessage with attachStacktrace.
-        let message = |f: &str| {
-            json!({"platform": "node", "level": "info", "message": "checkout failed for order 12",
-            "exception": {"values": [{"value": "checkout failed for order 12",
-                "mechanism": {"type": "generic", "handled": true, "synthetic": true},
-                "stacktrace": {"frames": [
-                    {"filename": "node:internal/modules/cjs/loader", "module": "loader", "function": "Module._compile", "in_app": false},
-                    {"filename": "/srv/app.js", "module": "app", "function": "Object.?", "in_app": true},
-                    {"filename": "/srv/app.js", "module": "app", "function": f, "in_app": true}
-                ]}}]}})
-        };
-        let g = event(message("checkout")).grouping();
-        assert_eq!(g.title, "checkout");
-        assert_eq!(g.metadata.get("type"), None);
-        assert_eq!(g.metadata["value"], "checkout failed for order 12");
-        assert_eq!(g.metadata["function"], "checkout");
-        assert_eq!(g.culprit.as_deref(), Some("checkout(app)"));
-        // Grouped by its in-app frames, not by its (made-up) value.
-        assert_ne!(hash(message("checkout")), hash(message("refund")));
-        let mut other_text = message("checkout");
-        other_text["exception"]["values"][0]["value"] = json!("something else");
-        assert_eq!(hash(message("checkout")), hash(other_text));
-        // No function anywhere: Sentry's `<unknown>`.
-        let bare = event(
-            json!({"exception": {"values": [{"type": "Error", "value": "s",
-            "mechanism": {"synthetic": true}}]}, "message": "s"}),
-        );
-        assert_eq!(bare.grouping().title, "<unknown>");
-    }
-
-    #[test]
-    fn culprits() {
-        let e = event(json!({
-            "platform": "python",
-            "exception": {"values": [{"type": "KeyError", "value": "'id'", "stacktrace": {"frames": [
-                {"filename": "lib/framework.py", "function": "dispatch", "in_app": false},
-                {"filename": "app/views.py", "module": "app.views", "function": "show", "lineno": 12, "in_app": true},
-                {"filename": "lib/dict.py", "function": "get", "in_app": false}
-            ]}}]}
-        }));
-        let g = e.grouping();
-        assert_eq!(g.culprit.as_deref(), Some("app.views in show"));
-        assert_eq!(g.metadata["filename"], "app/views.py");
-        assert_eq!(g.metadata["function"], "show");
-        let js = event(json!({"platform": "javascript", "stacktrace": {"frames": [
-            {"filename": "app.js", "function": "run"}]}, "message": "m"}));
-        assert_eq!(js.grouping().culprit.as_deref(), Some("run(app.js)"));
-        let t = event(json!({"message": "m", "transaction": "/checkout"}));
-        assert_eq!(t.grouping().culprit.as_deref(), Some("/checkout"));
-        let u = event(json!({"message": "m", "request": {"url": "https://x.io/a"}}));
-        assert_eq!(u.grouping().culprit.as_deref(), Some("https://x.io/a"));
     }
 
     mod props {

@@ -16,5 +16,6 @@ pub mod manifest;
 pub mod search;
 pub mod suspects;
 pub mod time;
+pub mod title;
 pub mod token;
 pub mod version;
