@@ -4,7 +4,8 @@
 //! `count` are strings, `shortId` is `WEB-1A`, `status` is `unresolved|resolved|ignored` with
 //! `substatus` and `statusDetails` (`inRelease`, `inNextRelease`) saying how. `PUT` also takes
 //! Sentry's `inCommit: {commit, repository}`: the issue is resolved in the release that has (or
-//! next gets) the commit.
+//! next gets) the commit. `userCount` is the number of distinct users of the issue's events,
+//! and each event of `issues/{id}/events/` carries Sentry's `tags` and `user`.
 
 use axum::Json;
 use axum::extract::{Path, State};
