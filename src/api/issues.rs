@@ -4,7 +4,8 @@
 //! `count` are strings, `shortId` is `WEB-1A`, `status` is `unresolved|resolved|ignored` with
 //! `substatus` and `statusDetails` (`inRelease`, `inNextRelease`) saying how. `PUT` also takes
 //! Sentry's `inCommit: {commit, repository}`: the issue is resolved in the release that has (or
-//! next gets) the commit.
+//! next gets) the commit. `userCount` is the number of distinct users of the issue's events,
+//! and each event of `issues/{id}/events/` carries Sentry's `tags` and `user`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -20,6 +21,7 @@ use crate::core::CoreError;
 use crate::core::issue::{self, IssueView, ListRequest, StatusChange};
 use crate::core::org::ProjectRef;
 use crate::core::release::Page;
+use crate::model::event::Event;
 use crate::store::issues::{
     self as store, RES_IN_NEXT_RELEASE, RES_PENDING, STATUS_IGNORED, STATUS_RESOLVED,
 };
@@ -89,7 +91,7 @@ pub fn issue_json(view: &IssueView, org: &Org, public_url: &str) -> Value {
         "hasSeen": false,
         "annotations": [],
         "count": i.times_seen.to_string(),
-        "userCount": 0,
+        "userCount": i.user_count,
         "firstSeen": i.first_seen,
         "lastSeen": i.last_seen,
         "firstRelease": view.first_release.as_ref().map(release_json),
@@ -250,18 +252,62 @@ pub async fn events(
     Ok(Json(list.iter().map(event_json).collect()))
 }
 
-/// One stored event as the event lists show it.
-pub(super) fn event_json(e: &store::StoredEvent) -> Value {
+/// One event as Sentry's simple event serializer renders it (`tags` as `[{key, value}]`
+/// sorted by key, `user` or null), plus its release, environment, level, exception and
+/// frames.
+pub fn event_json(e: &store::StoredEvent) -> Value {
+    let mut payload = match serde_json::from_str::<Value>(&e.data) {
+        Ok(Value::Object(map)) => map,
+        _ => Default::default(),
+    };
+    // The row holds the id; the payload's cannot make the rest unreadable.
+    payload.remove("event_id");
+    let mut event = Event::from_json(&payload).ok();
+    if let Some(ev) = event.as_mut() {
+        // The columns hold what ingest kept (an invalid release or environment is dropped).
+        ev.release = e.release.clone();
+        ev.environment = e.environment.clone();
+        if let Some(level) = &e.level {
+            ev.level = level.clone();
+        }
+    }
+    let d = event.as_ref().map(Event::description);
+    let user = event.as_ref().and_then(|ev| ev.user.as_ref()).map(|u| {
+        json!({
+            "id": u.id, "email": u.email, "username": u.username,
+            "ip_address": u.ip_address, "name": u.name,
+        })
+    });
+    let tags: Vec<Value> = event
+        .as_ref()
+        .map(Event::all_tags)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| json!({ "key": key, "value": value }))
+        .collect();
     let mut v = json!({
-        "eventID": e.event_id,
         "id": e.event_id,
+        "eventID": e.event_id,
+        "groupID": e.issue_id.to_string(),
+        "projectID": e.project_id.to_string(),
+        "event.type": d.as_ref().map_or("default", |d| d.ty),
+        "title": d.as_ref().map(|d| d.title.clone()),
+        "message": e.message.clone().unwrap_or_default(),
+        "culprit": d.as_ref().and_then(|d| d.culprit.clone()),
+        "location": d.as_ref().and_then(|d| d.metadata.get("filename").cloned()),
+        "platform": e.platform,
+        "level": e.level,
         "release": e.release,
         "environment": e.environment,
+        "user": user,
+        "tags": tags,
         "dateCreated": e.timestamp,
-        "message": e.message,
+        "dateReceived": e.received,
+        "crashFile": null,
         "frames": serde_json::from_str::<Value>(&e.frames).unwrap_or_else(|_| json!([])),
     });
-    // Sentry's exception interface; sentry-cli 2.x's `events list` parses it when present.
+    // Sentry's exception interface, left out when there is none: sentry-cli 2.x's
+    // `events list` parses it when present.
     if let Some(ty) = &e.exception_type {
         v["exception"] = json!({"values": [{"type": ty, "value": e.exception_value}]});
     }

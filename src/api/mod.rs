@@ -19,8 +19,8 @@ pub mod project_issues;
 pub mod release_files;
 pub mod releases;
 pub mod render;
-pub mod unsupported;
 pub mod telemetry;
+pub mod unsupported;
 pub mod webhooks;
 
 use std::sync::Arc;

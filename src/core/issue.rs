@@ -38,6 +38,7 @@ use crate::model::event::{Event, normalize_event_id};
 use crate::model::issue_ref::{self, ShortId};
 use crate::model::{environment, time, version};
 use crate::store::deploys;
+use crate::store::grouping as group_store;
 use crate::store::issues::{
     self as store, Issue, IssueActivity, IssueQuery, IssueSort, NewEvent, NewIssue,
     RES_IN_NEXT_RELEASE, RES_IN_RELEASE, RES_PENDING, RES_RESOLVED, ReleaseOrder, Resolution,
@@ -158,30 +159,44 @@ pub fn ingest_event(
         .filter(|e| environment::validate(e).is_ok());
 
     let grouping = event.grouping();
-    let existing = store::by_fingerprint(tx, project.id, &grouping.hash)?;
+    let current = &grouping.hashes[0];
+    let existing =
+        match group_store::issue_for_hashes(tx, project.id, &grouping.hashes, &received_text)? {
+            Some((id, version)) => {
+                if version != current.version {
+                    // Matched the way an older grouping hashed it: from now on the current hash
+                    // finds this issue too (Sentry's secondary grouping during an upgrade).
+                    group_store::add_hash(tx, project.id, current, id)?;
+                }
+                store::by_id(tx, org.id, id)?
+            }
+            None => None,
+        };
     let created = existing.is_none();
     let issue_id = match &existing {
         Some(issue) => issue.id,
         None => {
             let short = store::next_short_id(tx, project.id)?;
-            let metadata = grouping.metadata.to_string();
+            let metadata = grouping.description.metadata.to_string();
             let id = store::insert(
                 tx,
                 &NewIssue {
                     org_id: org.id,
                     project_id: project.id,
                     short_id: short,
-                    fingerprint: &grouping.hash,
-                    title: &grouping.title,
-                    culprit: grouping.culprit.as_deref(),
+                    fingerprint: &current.hash,
+                    title: &grouping.description.title,
+                    culprit: grouping.description.culprit.as_deref(),
                     level: &event.level,
-                    ty: grouping.ty,
+                    ty: grouping.description.ty,
                     platform: event.platform.as_deref(),
                     metadata: &metadata,
                     seen: &when,
                     release_id: release.as_ref().map(|r| r.id),
+                    grouping_version: current.version,
                 },
             )?;
+            group_store::add_hash(tx, project.id, current, id)?;
             if let Some(r) = &release {
                 store::count_new_group(tx, r.id, project.id)?;
             }
@@ -201,6 +216,9 @@ pub fn ingest_event(
             id
         }
     };
+    if let Some(user) = event.user_tag() {
+        group_store::add_user(tx, issue_id, &user)?;
+    }
     store::record_seen(tx, issue_id, &when, release.as_ref().map(|r| r.id))?;
 
     let regressed = match &existing {
@@ -1263,5 +1281,97 @@ mod tests {
             stored,
             json!({"event_id": "a", "message": "m", "_shiplog_trimmed": true})
         );
+    }
+
+    /// An issue made before grouping version 2 keeps its events after the upgrade, both ways
+    /// of hashing them find it during the transition, and its users are counted from the
+    /// events it already had.
+    #[test]
+    fn an_upgrade_regroups_nothing() {
+        use crate::model::grouping::{GROUPING_VERSION, LEGACY_GROUPING_VERSION};
+
+        let error = |function: &str| -> Map<String, Value> {
+            serde_json::from_value(json!({
+                "platform": "python",
+                "exception": {"values": [{"type": "ZeroDivisionError", "value": "division by zero",
+                    "stacktrace": {"frames": [
+                        {"module": "shop", "function": function, "in_app": true}]}}]},
+                "user": {"id": function},
+            }))
+            .unwrap()
+        };
+        let v1 = Event::from_json(&error("pay")).unwrap().grouping().hashes[1].clone();
+        assert_eq!(v1.version, LEGACY_GROUPING_VERSION);
+
+        // The database as shiplog left it before migration 0015, with one issue and an event.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upgrade.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            crate::store::migrate_first(&mut conn, 9).unwrap();
+            let t = "2026-01-01T00:00:00.000000Z";
+            conn.execute_batch(&format!(
+                "INSERT INTO organizations (id, slug, name, date_added) VALUES (1, 'acme', 'Acme', '{t}');
+                 INSERT INTO projects (id, org_id, slug, name, date_added) VALUES (1, 1, 'web', 'Web', '{t}');
+                 INSERT INTO issues (id, org_id, project_id, short_id, fingerprint, title, first_seen,
+                     last_seen, active_at, times_seen)
+                     VALUES (1, 1, 1, 1, '{}', 'ZeroDivisionError: division by zero', '{t}', '{t}', '{t}', 1);
+                 INSERT INTO issue_counters (project_id, value) VALUES (1, 1);
+                 INSERT INTO events (event_id, project_id, issue_id, timestamp, received, data)
+                     VALUES ('{}', 1, 1, '{t}', '{t}', '{{\"user\": {{\"email\": \"old@example.com\"}}}}');",
+                v1.hash,
+                "a".repeat(32),
+            ))
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (org, project) = store
+            .read_blocking(|c| {
+                let org = crate::store::orgs::org_by_slug(c, "acme")?.unwrap();
+                let project = crate::store::orgs::project_by_slug(c, org.id, "web")?.unwrap();
+                Ok::<_, CoreError>((org, project))
+            })
+            .unwrap();
+        let ingest = |payload: Map<String, Value>| {
+            let (o, p) = (org.clone(), project.clone());
+            store
+                .write_blocking(move |tx| ingest_event(tx, &o, &p, &payload, None, Utc::now()))
+                .unwrap()
+        };
+        let issue = |id: i64| {
+            let o = org.clone();
+            store
+                .read_blocking(move |c| store::by_id(c, o.id, id))
+                .unwrap()
+                .unwrap()
+        };
+        let old = issue(1);
+        assert_eq!(old.grouping_version, LEGACY_GROUPING_VERSION);
+        assert_eq!(old.user_count, 1);
+
+        // Version 2 tells pay() from refund(); the old issue had both, and keeps them.
+        assert_eq!(ingest(error("pay")).issue_id, 1);
+        assert_eq!(ingest(error("refund")).issue_id, 1);
+        assert_eq!(issue(1).user_count, 3);
+        // An error the old issue never had opens a new issue of the current version.
+        let mut other = error("ship");
+        other["exception"]["values"][0]["type"] = json!("KeyError");
+        let new = ingest(other);
+        assert!(new.created);
+        assert_eq!(issue(new.issue_id).grouping_version, GROUPING_VERSION);
+
+        // After the transition the old hash finds nothing, but the current hashes the old
+        // issue took on during it still do.
+        store
+            .write_blocking(|tx| {
+                tx.execute(
+                    "UPDATE issue_hashes SET expires = '2000-01-01T00:00:00Z' WHERE expires IS NOT NULL",
+                    [],
+                )?;
+                Ok::<_, CoreError>(())
+            })
+            .unwrap();
+        assert_eq!(ingest(error("pay")).issue_id, 1);
+        assert!(ingest(error("checkout")).created);
     }
 }

@@ -1,35 +1,20 @@
-//! Error events as SDKs send them, reduced to what shiplog keeps, and Sentry's rules for
-//! grouping them into issues and naming those issues.
+//! Error events as SDKs send them, reduced to what shiplog keeps.
 //!
 //! [`Event::from_json`] reads the parts of Sentry's event payload that matter here (id,
-//! timestamp, level, release, environment, message or logentry, exceptions, stack frames,
-//! fingerprint) and tolerates everything else, as Relay does. [`Event::grouping`] decides
-//! which issue an event belongs to:
-//!
-//! 1. an explicit `fingerprint` array, where `{{ default }}` stands for the default grouping
-//!    below;
-//! 2. else the exceptions' types and values, with numbers replaced by placeholders so that
-//!    "timeout after 30s" and "timeout after 45s" are one issue;
-//! 3. else the message (the logentry's template when there is one, so `hello %s` groups
-//!    whatever its parameters), numbers replaced likewise;
-//! 4. else one bucket for events that carry nothing to group by.
-//!
-//! Titles and culprits follow Sentry's: `Type: first line of value` for errors, the message's
-//! first line for the rest; the culprit is the newest in-app frame as `module in function`.
+//! timestamp, level, release, environment, message or logentry, exceptions with their stack
+//! frames, fingerprint, user, tags) and tolerates everything else, as Relay does. Which issue
+//! an event belongs to and what that issue is called is [`super::grouping`]'s business; the
+//! user and tags the API shows are [`super::event_tags`]'.
 //!
 //! Pure: no I/O, never panics on any input.
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, TimeZone, Utc};
 use regex::Regex;
-use serde_json::{Map, Value, json};
-use sha1::{Digest, Sha1};
+use serde_json::{Map, Value};
 
-/// Longest title kept (Sentry truncates the value part to 100 characters).
-const TITLE_VALUE_CHARS: usize = 100;
-/// Longest culprit kept (Sentry's column is 200 characters).
-const CULPRIT_CHARS: usize = 200;
 /// At most this many frames are kept per event.
 pub const MAX_FRAMES: usize = 250;
 
@@ -44,8 +29,9 @@ pub enum EventError {
     BadEventId(String),
 }
 
-/// One stack frame, as stored for suspect-commit matching and display.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// One stack frame, as stored for suspect-commit matching and display. The fields only
+/// grouping reads (`colno`, `context_line`, `package`) are not stored.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Frame {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
@@ -61,6 +47,12 @@ pub struct Frame {
     pub in_app: Option<bool>,
     #[serde(skip)]
     pub platform: Option<String>,
+    #[serde(skip)]
+    pub colno: Option<i64>,
+    #[serde(skip)]
+    pub package: Option<String>,
+    #[serde(skip)]
+    pub context_line: Option<String>,
 }
 
 /// One exception of an event (Sentry orders them oldest first; the last is the one raised).
@@ -69,6 +61,25 @@ pub struct Exception {
     pub ty: Option<String>,
     pub value: Option<String>,
     pub module: Option<String>,
+    /// `mechanism.synthetic`: the SDK made this exception up to carry a stack trace (a message
+    /// captured with `attachStacktrace`, a non-Error thrown in JavaScript); its type and value
+    /// say nothing.
+    pub synthetic: bool,
+    /// `mechanism.type` and `mechanism.handled`, for the `mechanism` and `handled` tags.
+    pub mechanism: Option<String>,
+    pub handled: Option<bool>,
+    /// Its stack frames: a range of [`Event::frames`].
+    pub frames: Range<usize>,
+}
+
+/// The user an event is about (Sentry's user interface, the fields shiplog shows).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub ip_address: Option<String>,
+    pub name: Option<String>,
 }
 
 /// The parts of an event shiplog keeps.
@@ -80,30 +91,32 @@ pub struct Event {
     pub level: String,
     pub platform: Option<String>,
     pub release: Option<String>,
+    pub dist: Option<String>,
     pub environment: Option<String>,
+    pub logger: Option<String>,
+    pub server_name: Option<String>,
     /// The message as shown (parameters substituted).
     pub message: Option<String>,
     /// The message template (`hello %s`), when the event sent one.
     pub message_template: Option<String>,
     pub exceptions: Vec<Exception>,
-    /// Frames, oldest call first (Sentry's order), at most [`MAX_FRAMES`].
+    /// Frames, oldest call first (Sentry's order), at most [`MAX_FRAMES`]: every exception's,
+    /// then the event's own stack trace (or its thread's).
     pub frames: Vec<Frame>,
+    /// The event's own stack trace (`stacktrace`, or the one thread that has one), when Sentry
+    /// would group by it: a range of [`Event::frames`].
+    pub stacktrace: Option<Range<usize>>,
     pub fingerprint: Option<Vec<String>>,
     pub culprit: Option<String>,
     pub transaction: Option<String>,
-}
-
-/// Which issue an event belongs to and what that issue is called.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grouping {
-    /// sha1 hex of the grouping components.
-    pub hash: String,
-    pub title: String,
-    pub culprit: Option<String>,
-    /// `error` when the event has an exception, else `default` (Sentry's event types).
-    pub ty: &'static str,
-    /// Sentry's issue metadata: `{type, value, filename, function}` or `{title}`.
-    pub metadata: Value,
+    pub request_url: Option<String>,
+    pub user: Option<User>,
+    /// The event's own `tags`, in the order sent.
+    pub tags: Vec<(String, String)>,
+    /// `contexts.runtime`, `contexts.os`, `contexts.browser` as `(name, version)`.
+    pub runtime: Option<(String, Option<String>)>,
+    pub os: Option<(String, Option<String>)>,
+    pub browser: Option<(String, Option<String>)>,
 }
 
 fn string(v: Option<&Value>) -> Option<String> {
@@ -195,16 +208,22 @@ pub fn format_message(template: &str, params: &[Value]) -> String {
         .into_owned()
 }
 
-fn frames_of(stacktrace: Option<&Value>, platform: Option<&str>, out: &mut Vec<Frame>) {
+/// Appends a stack trace's frames to `out`; returns the range they took.
+fn frames_of(
+    stacktrace: Option<&Value>,
+    platform: Option<&str>,
+    out: &mut Vec<Frame>,
+) -> Range<usize> {
+    let start = out.len();
     let Some(frames) = stacktrace
         .and_then(|s| s.get("frames"))
         .and_then(Value::as_array)
     else {
-        return;
+        return start..start;
     };
     for f in frames {
         if out.len() >= MAX_FRAMES {
-            return;
+            break;
         }
         if !f.is_object() {
             continue;
@@ -217,8 +236,12 @@ fn frames_of(stacktrace: Option<&Value>, platform: Option<&str>, out: &mut Vec<F
             lineno: f.get("lineno").and_then(Value::as_i64),
             in_app: f.get("in_app").and_then(Value::as_bool),
             platform: string(f.get("platform")).or_else(|| platform.map(str::to_string)),
+            colno: f.get("colno").and_then(Value::as_i64),
+            package: string(f.get("package")),
+            context_line: string(f.get("context_line")),
         });
     }
+    start..out.len()
 }
 
 fn values(v: Option<&Value>) -> Vec<&Value> {
@@ -231,6 +254,49 @@ fn values(v: Option<&Value>) -> Vec<&Value> {
             .unwrap_or_default(),
         _ => Vec::new(),
     }
+}
+
+/// A context's `(name, version)` (`contexts.runtime` and the like).
+fn context(payload: &Map<String, Value>, key: &str) -> Option<(String, Option<String>)> {
+    let c = payload.get("contexts")?.get(key)?;
+    Some((string(c.get("name"))?, string(c.get("version"))))
+}
+
+/// Sentry's `tags`: an object, or a list of `[key, value]` pairs.
+fn tags_of(v: Option<&Value>) -> Vec<(String, String)> {
+    let pair = |k: &str, v: &Value| {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(_) | Value::Bool(_) => v.to_string(),
+            _ => return None,
+        };
+        (!k.is_empty() && !v.is_empty()).then(|| (k.to_string(), v))
+    };
+    match v {
+        Some(Value::Object(o)) => o.iter().filter_map(|(k, v)| pair(k, v)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), v]) => pair(k, v),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn user_of(v: Option<&Value>) -> Option<User> {
+    let u = v?.as_object()?;
+    let field = |k: &str| string(u.get(k)).filter(|s| !s.trim().is_empty());
+    let user = User {
+        id: field("id"),
+        email: field("email"),
+        username: field("username"),
+        // `{{auto}}` asks Relay for the client's address, which shiplog does not record.
+        ip_address: field("ip_address").filter(|ip| ip != "{{auto}}"),
+        name: field("name"),
+    };
+    (user != User::default()).then_some(user)
 }
 
 impl Event {
@@ -250,23 +316,42 @@ impl Event {
         let mut exceptions = Vec::new();
         let mut frames = Vec::new();
         for e in values(payload.get("exception")) {
+            let mechanism = e.get("mechanism");
+            let frames = frames_of(e.get("stacktrace"), platform.as_deref(), &mut frames);
             exceptions.push(Exception {
                 ty: string(e.get("type")),
                 value: string(e.get("value")),
                 module: string(e.get("module")),
+                synthetic: mechanism.and_then(|m| m.get("synthetic")) == Some(&Value::Bool(true)),
+                mechanism: string(mechanism.and_then(|m| m.get("type"))),
+                handled: mechanism
+                    .and_then(|m| m.get("handled"))
+                    .and_then(Value::as_bool),
+                frames,
             });
-            frames_of(e.get("stacktrace"), platform.as_deref(), &mut frames);
         }
-        frames_of(payload.get("stacktrace"), platform.as_deref(), &mut frames);
+        let mut stacktrace = payload
+            .get("stacktrace")
+            .map(|s| frames_of(Some(s), platform.as_deref(), &mut frames));
         if frames.is_empty() {
-            // A crashed thread's stack, else the first thread that has one.
+            // A crashed thread's stack, else the first thread that has one; Sentry groups by
+            // it only when it is the one crashed thread or the only thread with a stack.
             let threads = values(payload.get("threads"));
-            let thread = threads
+            let with_stack: Vec<&&Value> = threads
                 .iter()
-                .find(|t| t.get("crashed") == Some(&Value::Bool(true)))
-                .or_else(|| threads.iter().find(|t| t.get("stacktrace").is_some()));
+                .filter(|t| t.get("stacktrace").is_some())
+                .collect();
+            let crashed: Vec<&&Value> = with_stack
+                .iter()
+                .copied()
+                .filter(|t| t.get("crashed") == Some(&Value::Bool(true)))
+                .collect();
+            let thread = crashed.first().or_else(|| with_stack.first());
             if let Some(t) = thread {
-                frames_of(t.get("stacktrace"), platform.as_deref(), &mut frames);
+                let range = frames_of(t.get("stacktrace"), platform.as_deref(), &mut frames);
+                if crashed.len() == 1 || with_stack.len() == 1 {
+                    stacktrace = Some(range);
+                }
             }
         }
 
@@ -293,14 +378,24 @@ impl Event {
                 .unwrap_or_else(|| "error".to_string()),
             platform,
             release: string(payload.get("release")).map(|r| r.trim().to_string()),
+            dist: string(payload.get("dist")),
             environment: string(payload.get("environment")),
+            logger: string(payload.get("logger")),
+            server_name: string(payload.get("server_name")),
             message,
             message_template,
             exceptions,
             frames,
+            stacktrace,
             fingerprint,
             culprit: string(payload.get("culprit")),
             transaction: string(payload.get("transaction")),
+            request_url: string(payload.get("request").and_then(|r| r.get("url"))),
+            user: user_of(payload.get("user")),
+            tags: tags_of(payload.get("tags")),
+            runtime: context(payload, "runtime"),
+            os: context(payload, "os"),
+            browser: context(payload, "browser"),
         })
     }
 
@@ -335,125 +430,10 @@ impl Event {
         self.exceptions.last()
     }
 
-    fn default_components(&self) -> Vec<String> {
-        if !self.exceptions.is_empty() {
-            let mut parts = vec!["exception".to_string()];
-            for e in &self.exceptions {
-                parts.push(e.ty.clone().unwrap_or_default());
-                parts.push(strip_numbers(e.value.as_deref().unwrap_or("")));
-            }
-            return parts;
-        }
-        if let Some(m) = self.message_template.as_ref().or(self.message.as_ref()) {
-            return vec!["message".to_string(), strip_numbers(m)];
-        }
-        vec!["fallback".to_string()]
+    /// The frames of one exception's stack trace, or of the event's own.
+    pub fn frames_in(&self, range: &Range<usize>) -> &[Frame] {
+        self.frames.get(range.clone()).unwrap_or(&[])
     }
-
-    /// The grouping hash, title, culprit and metadata of the issue this event belongs to.
-    pub fn grouping(&self) -> Grouping {
-        let components = match &self.fingerprint {
-            Some(fp) => {
-                let mut parts = vec!["fingerprint".to_string()];
-                for v in fp {
-                    if is_default_variable(v) {
-                        parts.extend(self.default_components());
-                    } else {
-                        parts.push(v.clone());
-                    }
-                }
-                parts
-            }
-            None => self.default_components(),
-        };
-        let mut hasher = Sha1::new();
-        for c in &components {
-            hasher.update(c.as_bytes());
-            hasher.update([0x1f]);
-        }
-        let hash = hex::encode(hasher.finalize());
-
-        let culprit = self
-            .culprit
-            .clone()
-            .or_else(|| self.transaction.clone())
-            .or_else(|| self.frame_culprit())
-            .map(|c| truncate_chars(&c, CULPRIT_CHARS));
-        let top = self.top_frame();
-        match self.main_exception() {
-            Some(e) => {
-                let ty = e.ty.clone().unwrap_or_else(|| "Error".to_string());
-                let first_line = e
-                    .value
-                    .as_deref()
-                    .and_then(|v| v.lines().next())
-                    .unwrap_or("")
-                    .trim();
-                let title = if first_line.is_empty() {
-                    ty.clone()
-                } else {
-                    format!("{ty}: {}", truncate_chars(first_line, TITLE_VALUE_CHARS))
-                };
-                Grouping {
-                    hash,
-                    title,
-                    culprit,
-                    ty: "error",
-                    metadata: json!({
-                        "type": ty,
-                        "value": e.value,
-                        "filename": top.and_then(|f| f.filename.clone().or_else(|| f.abs_path.clone())),
-                        "function": top.and_then(|f| f.function.clone()),
-                    }),
-                }
-            }
-            None => {
-                let title = self
-                    .message
-                    .as_deref()
-                    .and_then(|m| m.lines().map(str::trim).find(|l| !l.is_empty()))
-                    .map(|l| truncate_chars(l, TITLE_VALUE_CHARS))
-                    .unwrap_or_else(|| "<unlabeled event>".to_string());
-                Grouping {
-                    hash,
-                    metadata: json!({ "title": title }),
-                    title,
-                    culprit,
-                    ty: "default",
-                }
-            }
-        }
-    }
-
-    /// The newest in-app frame, else the newest frame.
-    fn top_frame(&self) -> Option<&Frame> {
-        self.frames
-            .iter()
-            .rev()
-            .find(|f| f.in_app == Some(true))
-            .or_else(|| self.frames.last())
-    }
-
-    /// Sentry's `get_frame_culprit` for the top frame.
-    fn frame_culprit(&self) -> Option<String> {
-        let f = self.top_frame()?;
-        let function = f.function.as_deref().unwrap_or("?");
-        let platform = f.platform.as_deref().or(self.platform.as_deref());
-        if matches!(platform, Some("objc" | "cocoa" | "native")) {
-            return Some(function.to_string());
-        }
-        let fileloc = f.module.as_deref().or(f.filename.as_deref())?;
-        if matches!(platform, Some("javascript" | "node")) {
-            return Some(format!("{function}({fileloc})"));
-        }
-        Some(format!("{fileloc} in {function}"))
-    }
-}
-
-/// `{{ default }}` in a fingerprint (Sentry accepts it with or without the inner spaces).
-fn is_default_variable(v: &str) -> bool {
-    let inner: String = v.chars().filter(|c| !c.is_whitespace()).collect();
-    inner.eq_ignore_ascii_case("{{default}}")
 }
 
 static HEX_NUMBER: LazyLock<Regex> =
@@ -466,7 +446,8 @@ pub fn strip_numbers(text: &str) -> String {
     DIGITS.replace_all(&text, "<int>").into_owned()
 }
 
-fn truncate_chars(text: &str, max: usize) -> String {
+/// Cuts `text` to `max` characters, marking the cut with `...`.
+pub fn truncate_chars(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}...", &text[..i]),
         None => text.to_string(),
@@ -475,6 +456,8 @@ fn truncate_chars(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn event(v: Value) -> Event {
@@ -499,18 +482,16 @@ mod tests {
             e.timestamp.map(crate::model::time::format).as_deref(),
             Some("2026-11-21T05:25:54.291366Z")
         );
-        let g = e.grouping();
+        let g = e.description();
         assert_eq!(g.title, "deploy smoke test");
         assert_eq!(g.ty, "default");
     }
 
     #[test]
-    fn logentry_params_are_substituted_and_group_by_template() {
+    fn logentry_params_are_substituted() {
         let a = event(json!({"logentry": {"message": "hello %s", "params": ["world"]}}));
-        let b = event(json!({"logentry": {"message": "hello %s", "params": ["moon"]}}));
         assert_eq!(a.message.as_deref(), Some("hello world"));
-        assert_eq!(a.grouping().title, "hello world");
-        assert_eq!(a.grouping().hash, b.grouping().hash);
+        assert_eq!(a.message_template.as_deref(), Some("hello %s"));
         assert_eq!(
             format_message("{} and {}", &[json!(1), json!("b")]),
             "1 and b"
@@ -522,75 +503,58 @@ mod tests {
     }
 
     #[test]
-    fn exceptions_group_by_type_and_value_without_numbers() {
-        let a = event(json!({"exception": {"values": [
-            {"type": "TimeoutError", "value": "timed out after 30s on 0x7ffe12"}]}}));
-        let b = event(json!({"exception": [
-            {"type": "TimeoutError", "value": "timed out after 45s on 0xdeadbeef"}]}));
-        let c = event(json!({"exception": {"values": [
-            {"type": "ValueError", "value": "timed out after 30s on 0x7ffe12"}]}}));
-        assert_eq!(a.grouping().hash, b.grouping().hash);
-        assert_ne!(a.grouping().hash, c.grouping().hash);
-        let g = a.grouping();
-        assert_eq!(g.title, "TimeoutError: timed out after 30s on 0x7ffe12");
-        assert_eq!(g.ty, "error");
-        assert_eq!(g.metadata["type"], "TimeoutError");
-        // An exception wins over a message.
-        let d = event(json!({"message": "x", "exception": {"values": [{"type": "E"}]}}));
-        assert_eq!(d.grouping().title, "E");
-    }
-
-    #[test]
-    fn explicit_fingerprints_and_default_expansion() {
-        let base = json!({"exception": {"values": [{"type": "E", "value": "v"}]}});
-        let mut a = base.clone();
-        a["fingerprint"] = json!(["db-down"]);
-        let mut b = json!({"message": "something else entirely"});
-        b["fingerprint"] = json!(["db-down"]);
-        assert_eq!(event(a.clone()).grouping().hash, event(b).grouping().hash);
-        assert_ne!(
-            event(a).grouping().hash,
-            event(base.clone()).grouping().hash
-        );
-
-        let mut c = base.clone();
-        c["fingerprint"] = json!(["{{ default }}", "tenant-1"]);
-        let mut d = base.clone();
-        d["fingerprint"] = json!(["{{default}}", "tenant-2"]);
-        let mut e = base.clone();
-        e["fingerprint"] = json!(["{{ default }}", "tenant-1"]);
-        assert_ne!(event(c.clone()).grouping().hash, event(d).grouping().hash);
-        assert_eq!(event(c.clone()).grouping().hash, event(e).grouping().hash);
-        assert_ne!(event(c).grouping().hash, event(base).grouping().hash);
-    }
-
-    #[test]
-    fn frames_and_culprit() {
+    fn exceptions_keep_their_own_frames() {
         let e = event(json!({
             "platform": "python",
-            "exception": {"values": [{"type": "KeyError", "value": "'id'", "stacktrace": {"frames": [
-                {"filename": "lib/framework.py", "function": "dispatch", "in_app": false},
-                {"filename": "app/views.py", "module": "app.views", "function": "show", "lineno": 12, "in_app": true},
-                {"filename": "lib/dict.py", "function": "get", "in_app": false}
-            ]}}]}
+            "exception": {"values": [
+                {"type": "KeyError", "stacktrace": {"frames": [{"function": "a"}, {"function": "b"}]}},
+                {"type": "ValueError", "mechanism": {"synthetic": true, "handled": false, "type": "x"},
+                 "stacktrace": {"frames": [{"function": "c", "context_line": "  c()  ", "colno": 4}]}}
+            ]},
+            "stacktrace": {"frames": [{"function": "d"}]},
+            "user": {"id": 7, "name": "Ann"},
         }));
-        assert_eq!(e.frames.len(), 3);
-        assert_eq!(e.frames[1].filename.as_deref(), Some("app/views.py"));
-        let g = e.grouping();
-        assert_eq!(g.culprit.as_deref(), Some("app.views in show"));
-        assert_eq!(g.metadata["filename"], "app/views.py");
-        let js = event(json!({"platform": "javascript", "stacktrace": {"frames": [
-            {"filename": "app.js", "function": "run"}]}, "message": "m"}));
-        assert_eq!(js.grouping().culprit.as_deref(), Some("run(app.js)"));
-        let t = event(json!({"message": "m", "transaction": "/checkout"}));
-        assert_eq!(t.grouping().culprit.as_deref(), Some("/checkout"));
+        assert_eq!(e.frames.len(), 4);
+        assert_eq!(e.exceptions[0].frames, 0..2);
+        assert_eq!(e.exceptions[1].frames, 2..3);
+        assert_eq!(e.stacktrace, Some(3..4));
+        assert!(e.exceptions[1].synthetic);
+        assert_eq!(e.exceptions[1].handled, Some(false));
+        assert_eq!(e.frames[2].context_line.as_deref(), Some("  c()  "));
+        assert_eq!(e.frames[2].colno, Some(4));
+        assert_eq!(e.frames[2].platform.as_deref(), Some("python"));
+        assert_eq!(e.user.as_ref().and_then(|u| u.id.as_deref()), Some("7"));
+        // What grouping alone reads is not stored with the frames.
+        let stored = serde_json::to_string(&e.frames[2]).unwrap();
+        assert_eq!(stored, r#"{"function":"c"}"#);
     }
 
     #[test]
-    fn nothing_to_group_by() {
+    fn a_thread_stack_counts_only_when_it_is_the_one() {
+        let one = event(json!({"threads": {"values": [
+            {"id": 1, "stacktrace": {"frames": [{"function": "main"}]}},
+            {"id": 2}
+        ]}}));
+        assert_eq!(one.stacktrace, Some(0..1));
+        let two = event(json!({"threads": {"values": [
+            {"id": 1, "stacktrace": {"frames": [{"function": "main"}]}},
+            {"id": 2, "stacktrace": {"frames": [{"function": "worker"}]}}
+        ]}}));
+        assert_eq!(two.frames.len(), 1);
+        assert_eq!(two.stacktrace, None);
+        let crashed = event(json!({"threads": {"values": [
+            {"id": 1, "stacktrace": {"frames": [{"function": "main"}]}},
+            {"id": 2, "crashed": true, "stacktrace": {"frames": [{"function": "worker"}]}}
+        ]}}));
+        assert_eq!(crashed.frames[0].function.as_deref(), Some("worker"));
+        assert_eq!(crashed.stacktrace, Some(0..1));
+    }
+
+    #[test]
+    fn nothing_to_read() {
         let e = event(json!({}));
-        assert_eq!(e.grouping().title, "<unlabeled event>");
         assert_eq!(e.level, "error");
+        assert!(e.exceptions.is_empty() && e.frames.is_empty() && e.user.is_none());
     }
 
     #[test]
@@ -618,13 +582,6 @@ mod tests {
         assert_eq!(t(json!("soon")), None);
         assert_eq!(t(json!(-5)), None);
         assert_eq!(t(json!(1e300)), None);
-    }
-
-    #[test]
-    fn long_values_are_truncated_in_titles() {
-        let long = "x".repeat(300);
-        let e = event(json!({"exception": {"values": [{"type": "E", "value": long}]}}));
-        assert_eq!(e.grouping().title.chars().count(), 3 + 100 + 3);
     }
 
     mod props {

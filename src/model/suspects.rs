@@ -165,12 +165,8 @@ mod tests {
     fn frame(filename: &str, in_app: bool) -> Frame {
         Frame {
             filename: Some(filename.into()),
-            abs_path: None,
-            module: None,
-            function: None,
-            lineno: None,
             in_app: Some(in_app),
-            platform: None,
+            ..Frame::default()
         }
     }
 

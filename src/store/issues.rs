@@ -1,4 +1,5 @@
-//! Issues, their events, DSN keys, commit links and resolutions (migration 0005).
+//! Issues, their events, DSN keys, commit links and resolutions (migration 0005). The hashes
+//! and users of issues are in [`super::grouping`].
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -102,6 +103,10 @@ pub struct Issue {
     pub times_seen: i64,
     pub first_release_id: Option<i64>,
     pub last_release_id: Option<i64>,
+    /// The grouping version the issue was created with (`model::grouping`).
+    pub grouping_version: i64,
+    /// Distinct users seen in its events (Sentry's `userCount`).
+    pub user_count: i64,
 }
 
 impl Issue {
@@ -117,7 +122,7 @@ impl Issue {
 const COLUMNS: &str = "i.id, i.org_id, i.project_id, p.slug, p.name, p.platform, i.short_id, \
     i.fingerprint, i.title, i.culprit, i.level, i.type, i.platform, i.metadata, i.status, \
     i.substatus, i.first_seen, i.last_seen, i.active_at, i.resolved_at, i.times_seen, \
-    i.first_release_id, i.last_release_id";
+    i.first_release_id, i.last_release_id, i.grouping_version, i.user_count";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
     Ok(Issue {
@@ -144,6 +149,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Issue> {
         times_seen: r.get(20)?,
         first_release_id: r.get(21)?,
         last_release_id: r.get(22)?,
+        grouping_version: r.get(23)?,
+        user_count: r.get(24)?,
     })
 }
 
@@ -162,21 +169,6 @@ pub fn by_id(conn: &Connection, org_id: i64, id: i64) -> Result<Option<Issue>, S
         conn,
         "i.org_id = ?1 AND i.id = ?2",
         &[SqlValue::Integer(org_id), SqlValue::Integer(id)],
-    )
-}
-
-pub fn by_fingerprint(
-    conn: &Connection,
-    project_id: i64,
-    fingerprint: &str,
-) -> Result<Option<Issue>, StoreError> {
-    one(
-        conn,
-        "i.project_id = ?1 AND i.fingerprint = ?2",
-        &[
-            SqlValue::Integer(project_id),
-            SqlValue::Text(fingerprint.to_string()),
-        ],
     )
 }
 
@@ -224,14 +216,16 @@ pub struct NewIssue<'a> {
     pub metadata: &'a str,
     pub seen: &'a str,
     pub release_id: Option<i64>,
+    pub grouping_version: i64,
 }
 
 pub fn insert(conn: &Connection, n: &NewIssue<'_>) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO issues (org_id, project_id, short_id, fingerprint, title, culprit, level,
              type, platform, metadata, status, substatus, first_seen, last_seen, active_at,
-             times_seen, first_release_id, last_release_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 'new', ?11, ?11, ?11, 0, ?12, ?12)",
+             times_seen, first_release_id, last_release_id, grouping_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 'new', ?11, ?11, ?11, 0, ?12, ?12,
+                 ?13)",
     )?
     .execute(params![
         n.org_id,
@@ -245,7 +239,8 @@ pub fn insert(conn: &Connection, n: &NewIssue<'_>) -> Result<i64, StoreError> {
         n.platform,
         n.metadata,
         n.seen,
-        n.release_id
+        n.release_id,
+        n.grouping_version
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -480,13 +475,20 @@ pub fn event_exists(
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub event_id: String,
+    pub issue_id: i64,
+    pub project_id: i64,
     pub release: Option<String>,
     pub environment: Option<String>,
+    pub platform: Option<String>,
+    pub level: Option<String>,
     pub timestamp: String,
+    pub received: String,
     pub message: Option<String>,
     pub exception_type: Option<String>,
     pub exception_value: Option<String>,
     pub frames: String,
+    /// The payload as stored (see `core::issue::MAX_STORED_EVENT`).
+    pub data: String,
 }
 
 /// The newest events of an issue.
@@ -496,21 +498,28 @@ pub fn events_of(
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT e.event_id, r.version, e.environment, e.timestamp, e.message, e.exception_type,
-                e.exception_value, e.frames
+        "SELECT e.event_id, e.issue_id, e.project_id, r.version, e.environment, e.platform,
+                e.level, e.timestamp, e.received, e.message, e.exception_type,
+                e.exception_value, e.frames, e.data
          FROM events e LEFT JOIN releases r ON r.id = e.release_id
          WHERE e.issue_id = ?1 ORDER BY e.timestamp DESC, e.id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![issue_id, limit as i64], |r| {
         Ok(StoredEvent {
             event_id: r.get(0)?,
-            release: r.get(1)?,
-            environment: r.get(2)?,
-            timestamp: r.get(3)?,
-            message: r.get(4)?,
-            exception_type: r.get(5)?,
-            exception_value: r.get(6)?,
-            frames: r.get(7)?,
+            issue_id: r.get(1)?,
+            project_id: r.get(2)?,
+            release: r.get(3)?,
+            environment: r.get(4)?,
+            platform: r.get(5)?,
+            level: r.get(6)?,
+            timestamp: r.get(7)?,
+            received: r.get(8)?,
+            message: r.get(9)?,
+            exception_type: r.get(10)?,
+            exception_value: r.get(11)?,
+            frames: r.get(12)?,
+            data: r.get(13)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

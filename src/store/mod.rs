@@ -20,6 +20,7 @@ mod checkpoint;
 pub mod commits;
 pub mod deploys;
 pub mod github;
+pub mod grouping;
 pub mod inbox;
 pub mod issues;
 pub mod orgs;
@@ -86,11 +87,19 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!(
             "migrations/0011_pending_bundles_and_project_events.sql"
         )),
+        M::up(include_str!("migrations/0015_grouping.sql")),
     ]
 }
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(migration_list())
+}
+
+/// Applies only the first `count` migrations: tests build a database as an older shiplog
+/// left it, then open it with [`Store::open`] to upgrade it.
+#[cfg(test)]
+pub(crate) fn migrate_first(conn: &mut Connection, count: usize) -> Result<(), StoreError> {
+    Ok(migrations().to_version(conn, count)?)
 }
 
 struct Inner {
