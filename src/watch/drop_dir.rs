@@ -521,7 +521,8 @@ impl DropWatcher {
         self.scan();
         let mut last_scan = Instant::now();
         loop {
-            if *stop.borrow_and_update() {
+            // A dropped sender (the daemon gave up starting) means stop too.
+            if *stop.borrow_and_update() || stop.has_changed().is_err() {
                 return;
             }
             match rx.recv_timeout(TICK) {
