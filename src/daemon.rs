@@ -154,9 +154,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         "shiplog is ready"
     );
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let timeouts = api::limits::Timeouts::from_config(&config.limits);
+    let served = api::limits::serve(listener, app, timeouts, shutdown_signal()).await;
     let _ = std::fs::remove_file(&runtime);
     // Let background tasks finish what they hold (an event mid-apply) before exiting.
     let _ = stop.0.send(true);
