@@ -250,7 +250,7 @@ pub async fn list_files(
                 &release,
                 dist.as_ref().map(|d| d.as_deref()),
                 per_page + 1,
-                page as usize * per_page,
+                (page as usize).saturating_mul(per_page),
             )
         })
         .await?;

@@ -1146,16 +1146,20 @@ pub struct NoteCommit {
     pub date_added: String,
 }
 
-/// The commits of a release, newest first.
-pub fn release_commits(conn: &Connection, release_id: i64) -> Result<Vec<NoteCommit>, StoreError> {
+/// The first `limit` commits of a release, newest first.
+pub fn release_commits(
+    conn: &Connection,
+    release_id: i64,
+    limit: usize,
+) -> Result<Vec<NoteCommit>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.key, c.message, a.name, a.email, r.name, c.date_added
          FROM release_commits rc JOIN commits c ON c.id = rc.commit_id
          JOIN repositories r ON r.id = c.repository_id
          LEFT JOIN commit_authors a ON a.id = c.author_id
-         WHERE rc.release_id = ?1 ORDER BY rc.position",
+         WHERE rc.release_id = ?1 ORDER BY rc.position LIMIT ?2",
     )?;
-    let rows = stmt.query_map([release_id], |r| {
+    let rows = stmt.query_map(params![release_id, limit as i64], |r| {
         Ok(NoteCommit {
             id: r.get(0)?,
             key: r.get(1)?,
@@ -1165,6 +1169,33 @@ pub fn release_commits(conn: &Connection, release_id: i64) -> Result<Vec<NoteCom
             repository: r.get(5)?,
             date_added: r.get(6)?,
         })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many commits a release has.
+pub fn release_commit_count(conn: &Connection, release_id: i64) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM release_commits WHERE release_id = ?1")?
+        .query_row([release_id], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// The first `limit` authors of a release's commits (email, a name, commit count), in the
+/// order of their newest commit; commits without an author count under the empty email.
+pub fn release_authors(
+    conn: &Connection,
+    release_id: i64,
+    limit: usize,
+) -> Result<Vec<(String, Option<String>, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT coalesce(a.email, ''), max(a.name), count(*)
+         FROM release_commits rc JOIN commits c ON c.id = rc.commit_id
+         LEFT JOIN commit_authors a ON a.id = c.author_id
+         WHERE rc.release_id = ?1
+         GROUP BY coalesce(a.email, '') ORDER BY min(rc.position) LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![release_id, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
