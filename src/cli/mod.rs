@@ -13,6 +13,7 @@ mod deploys;
 mod github;
 mod hooks;
 mod issues;
+pub mod logs;
 mod output;
 mod releases;
 
@@ -177,9 +178,10 @@ fn init_logging() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_writer(logs::EscapedStderr { ansi })
         .try_init();
 }
