@@ -478,3 +478,49 @@ fn untrusted_names_cannot_forge_log_lines() {
         "a name split a log line:\n{log}"
     );
 }
+
+#[test]
+fn release_urls_and_notes_are_bounded() {
+    let d = Daemon::start();
+    let long = format!("https://example.com/{}", "x".repeat(200));
+    let (status, v) = d.api(
+        "POST",
+        "organizations/acme/releases/",
+        Some(json!({"version": "1.0", "projects": ["web"], "url": long})),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("200"), "{v}");
+    let commits: Vec<_> = (0..1005)
+        .map(|i| json!({"id": format!("{i:040x}"), "repository": "acme/web", "message": format!("fix: change {i}"), "author_email": format!("dev{}@example.com", i % 3)}))
+        .collect();
+    let (status, v) = d.api(
+        "POST",
+        "organizations/acme/releases/",
+        Some(json!({"version": "1.0", "projects": ["web"], "url": "https://example.com/1.0", "commits": commits})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = d.api(
+        "PUT",
+        "organizations/acme/releases/1.0/",
+        Some(json!({"url": long})),
+    );
+    assert_eq!(status, 400, "{v}");
+    let (status, notes) = d.api("GET", "organizations/acme/releases/1.0/notes/", None);
+    assert_eq!(status, 200);
+    assert_eq!(notes["commitCount"], 1005);
+    assert_eq!(notes["commitsListed"], 1000);
+    let listed: usize = notes["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["commits"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, 1000);
+    let per_author: u64 = notes["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["commits"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_author, 1005, "{}", notes["authors"]);
+}

@@ -343,11 +343,15 @@ mod tests {
         )
     }
 
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
     #[tokio::test]
     async fn a_panic_answers_a_json_500_and_plain_text_errors_become_json() {
         let router = guard(
             Router::new()
-                .route("/boom", get(|| async { panic!("bug") }))
+                .route("/boom", get(boom))
                 .route(
                     "/text",
                     get(|| async { (StatusCode::BAD_REQUEST, "Invalid URL: bad bytes") }),

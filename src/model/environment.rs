@@ -202,11 +202,11 @@ mod tests {
         let cases = [
             (
                 validate("eu/west"),
-                "environment name \"eu/west\" contains a forbidden character '/' (slashes, line feeds, carriage returns and form feeds are not allowed)",
+                "environment name \"eu/west\" contains a forbidden character '/' (slashes, control characters such as line feeds or NUL and bidirectional controls are not allowed)",
             ),
             (
                 validate("a\nb"),
-                "environment name \"a\\nb\" contains a forbidden character '\\n' (slashes, line feeds, carriage returns and form feeds are not allowed)",
+                "environment name \"a\\nb\" contains a forbidden character '\\n' (slashes, control characters such as line feeds or NUL and bidirectional controls are not allowed)",
             ),
             (
                 validate("None"),
