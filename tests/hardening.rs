@@ -524,3 +524,51 @@ fn release_urls_and_notes_are_bounded() {
         .sum();
     assert_eq!(per_author, 1005, "{}", notes["authors"]);
 }
+
+#[test]
+fn a_long_commit_list_is_stored_in_batches_with_the_same_result() {
+    let d = Daemon::start();
+    // More than one storing batch, timestamps out of order, one skipped commit.
+    let n = 2500;
+    let commits: Vec<_> = (0..n)
+        .map(|i| {
+            let minute = (i * 7919) % n;
+            json!({
+                "id": format!("{i:040x}"),
+                "repository": if i % 2 == 0 { "acme/web" } else { "acme/api" },
+                "message": if i == 5 { "wip #skipsentry".to_owned() } else { format!("fix: change {i}") },
+                "author_email": format!("dev{}@example.com", i % 4),
+                "timestamp": format!("2024-01-01T{:02}:{:02}:00Z", minute / 60 % 24, minute % 60),
+            })
+        })
+        .collect();
+    let (status, v) = d.api(
+        "POST",
+        "organizations/acme/releases/",
+        Some(json!({"version": "3.0", "projects": ["web"]})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = d.api(
+        "PUT",
+        "organizations/acme/releases/3.0/",
+        Some(json!({"commits": commits})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["commitCount"], n - 1, "{v}");
+    assert_eq!(v["authors"].as_array().unwrap().len(), 4, "{v}");
+    let (_, page) = d.api("GET", "organizations/acme/releases/3.0/commits/", None);
+    let dates: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dateCreated"].as_str().unwrap())
+        .collect();
+    assert!(
+        dates.windows(2).all(|w| w[0] >= w[1]),
+        "not newest first: {dates:?}"
+    );
+    assert_eq!(
+        d.count("SELECT count(*) FROM release_head_commits h JOIN releases r ON r.id = h.release_id WHERE r.version = '3.0'"),
+        2
+    );
+}
