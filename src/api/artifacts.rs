@@ -149,7 +149,9 @@ async fn answer(
         }
         Answer::Started(event) => {
             if let Err(e) = state.pipeline.submit("api", &event).await {
-                let detail = format!("cannot queue the assemble: {e}");
+                // Clients poll this detail: the database's own words stay in the log.
+                tracing::error!(error = %e, "cannot queue an assemble");
+                let detail = "cannot queue the assemble; the server log has the details".to_owned();
                 let ev = event.clone();
                 let d = detail.clone();
                 let _ = state
