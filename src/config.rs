@@ -60,6 +60,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -645,6 +646,23 @@ pub struct LimitsConfig {
     /// bytes or as `"64 MiB"`. Default 64 MiB.
     #[serde(deserialize_with = "size::bytes_usize")]
     pub max_upload_body: usize,
+    /// The most an artifact bundle may inflate to, in bytes or as `"2 GiB"`: checked against
+    /// its zip directory and again while it is read. Past it the bundle is refused and nothing
+    /// of it is stored. Default 2 GiB.
+    #[serde(deserialize_with = "size::bytes_u64")]
+    pub max_unpacked_bundle: u64,
+    /// Once a request's first byte has arrived, the time its head (request line and headers)
+    /// has to arrive completely, in seconds or as `"30s"`, `"2m"`. Default 30 s.
+    #[serde(deserialize_with = "seconds::duration")]
+    pub header_timeout: Duration,
+    /// A connection with no request in progress and no traffic for this long is closed (a
+    /// client that connects and sends nothing, an unused keep-alive connection). Default 60 s.
+    #[serde(deserialize_with = "seconds::duration")]
+    pub idle_timeout: Duration,
+    /// A request body that delivers nothing for this long fails the request and closes the
+    /// connection (a `Content-Length` announced but never sent). Default 60 s.
+    #[serde(deserialize_with = "seconds::duration")]
+    pub body_timeout: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -652,6 +670,10 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_json_body: 8 * 1024 * 1024,
             max_upload_body: 64 * 1024 * 1024,
+            max_unpacked_bundle: 2 * GIB,
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -1363,7 +1385,7 @@ impl Config {
                 ));
             }
         }
-        let sizes: [(&str, u64); 4] = [
+        let sizes: [(&str, u64); 5] = [
             ("artifacts.max_file_size", self.artifacts.max_file_size),
             (
                 "artifacts.max_request_size",
@@ -1371,6 +1393,10 @@ impl Config {
             ),
             ("limits.max_json_body", self.limits.max_json_body as u64),
             ("limits.max_upload_body", self.limits.max_upload_body as u64),
+            (
+                "limits.max_unpacked_bundle",
+                self.limits.max_unpacked_bundle,
+            ),
         ];
         for (key, value) in sizes {
             if value == 0 {
@@ -1843,6 +1869,63 @@ fn crontab_day(text: &str) -> Result<usize, String> {
 
 /// Sizes in the configuration: a number of bytes, or a string `"<n> <unit>"` with unit `B`,
 /// `KiB`, `MiB`, `GiB` or `TiB` (case-insensitive, 1024-based).
+/// Timeouts: a whole number of seconds, or a string such as `"500ms"`, `"30s"`, `"2m"`, `"1h"`.
+mod seconds {
+    use super::*;
+
+    pub(super) fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        let digits_end = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits_end);
+        let help = || format!("{text:?} is not a duration; write seconds or e.g. \"30s\", \"2m\"");
+        let number: u64 = number.parse().map_err(|_| help())?;
+        let millis = match unit.trim() {
+            "ms" => Some(number),
+            "" | "s" => number.checked_mul(1000),
+            "m" => number.checked_mul(60_000),
+            "h" => number.checked_mul(3_600_000),
+            _ => return Err(help()),
+        };
+        let millis = millis.ok_or_else(|| format!("{text:?} is too long"))?;
+        if millis == 0 {
+            return Err("must be greater than 0".to_owned());
+        }
+        Ok(Duration::from_millis(millis))
+    }
+
+    struct SecondsVisitor;
+
+    impl Visitor<'_> for SecondsVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration: a number of seconds or a string such as \"30s\"")
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Duration, E> {
+            parse(&value.to_string()).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Duration, E> {
+            u64::try_from(value)
+                .map_err(|_| E::custom(format!("{value} is negative")))
+                .and_then(|v| self.visit_u64(v))
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Duration, E> {
+            parse(value).map_err(E::custom)
+        }
+    }
+
+    pub(super) fn duration<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        deserializer.deserialize_any(SecondsVisitor)
+    }
+}
+
 mod size {
     use super::*;
 
@@ -2413,6 +2496,25 @@ mod tests {
         assert_eq!(size::parse("3 TiB"), Ok(3 * 1024 * GIB));
         assert!(size::parse("99999999999999 TiB").is_err());
         assert!(size::parse("MiB").is_err());
+    }
+
+    #[test]
+    fn limits_take_timeouts_and_the_unpacked_bundle_size() {
+        let config = parse_ok(
+            "limits:\n  header_timeout: 5\n  idle_timeout: 2m\n  body_timeout: 500ms\n  max_unpacked_bundle: 64MiB\n",
+        );
+        assert_eq!(config.limits.header_timeout, Duration::from_secs(5));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.limits.body_timeout, Duration::from_millis(500));
+        assert_eq!(config.limits.max_unpacked_bundle, 64 * MIB);
+        let defaults = LimitsConfig::default();
+        assert_eq!(defaults.header_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(60));
+        assert_eq!(defaults.max_unpacked_bundle, 2 * GIB);
+        assert!(seconds::parse("0s").is_err());
+        assert!(seconds::parse("3 days").is_err());
+        assert!(seconds::parse("99999999999999999h").is_err());
+        assert!(error("limits:\n  idle_timeout: soon\n").contains("not a duration"));
     }
 
     // --- validation ----------------------------------------------------------------------

@@ -72,6 +72,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    // From here on, any early return (a busy port, ...) must still stop what was started.
+    let stop = StopOnDrop(stop);
     let pipeline = Pipeline::new(store.clone());
     // Each feature registers the handlers for the event kinds it owns here.
     let shared_config = Arc::new(config.clone());
@@ -160,20 +162,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         "shiplog is ready"
     );
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let timeouts = api::limits::Timeouts::from_config(&config.limits);
     crate::systemd::ready(&addr);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = api::limits::serve(listener, app, timeouts, shutdown_signal()).await;
     let _ = std::fs::remove_file(&runtime);
     // Let background tasks finish what they hold (an event mid-apply) before exiting.
-    let _ = stop.send(true);
+    let _ = stop.0.send(true);
     for task in tasks {
         let _ = task.await;
     }
     served.context("HTTP server failed")?;
     tracing::info!("shiplog stopped");
     Ok(())
+}
+
+/// Tells the background tasks to stop when dropped. On a start-up error `run` returns early;
+/// without the signal a blocking task (the drop-folder watcher) would keep running and the
+/// runtime, which waits for blocking tasks when it is dropped, would never let the process exit.
+struct StopOnDrop(tokio::sync::watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -168,7 +168,9 @@ async fn answer(
         }
         Answer::Started(event) => {
             if let Err(e) = state.pipeline.submit("api", &event).await {
-                let detail = format!("cannot queue the assemble: {e}");
+                // Clients poll this detail: the database's own words stay in the log.
+                tracing::error!(error = %e, "cannot queue an assemble");
+                let detail = "cannot queue the assemble; the server log has the details".to_owned();
                 let ev = event.clone();
                 let d = detail.clone();
                 let _ = state
@@ -294,7 +296,7 @@ pub async fn list_files(
                 &release,
                 dist.as_ref().map(|d| d.as_deref()),
                 per_page + 1,
-                page as usize * per_page,
+                (page as usize).saturating_mul(per_page),
             )
         })
         .await?;

@@ -156,8 +156,16 @@ pub enum RefsAction {
 /// The commit part of a body, validated and expanded, ready for [`apply`].
 #[derive(Debug)]
 pub struct Prepared {
-    commits: Option<Vec<CommitData>>,
+    commits: Option<Commits>,
     refs: RefsAction,
+}
+
+/// The commits of a body: a short list is stored in the release's transaction; a long one is
+/// stored beforehand in bounded transactions and only linked there.
+#[derive(Debug)]
+enum Commits {
+    Given(Vec<CommitData>),
+    Stored(Vec<commit::Listed>),
 }
 
 /// Validates the commit fields and expands refs, before the release's write transaction.
@@ -186,6 +194,12 @@ pub async fn prepare(
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         _ => None,
+    };
+    let commits = match commits {
+        Some(list) if list.len() > commit::STORE_BATCH => Some(Commits::Stored(
+            store_in_batches(state, auth, org_slug, list).await?,
+        )),
+        other => other.map(Commits::Given),
     };
     let explicit_empty = matches!(&refs, Some(r) if r.is_empty());
     let specs: Vec<RefSpec> = match refs {
@@ -252,6 +266,35 @@ pub async fn prepare(
     })
 }
 
+/// Stores a long commit list [`commit::STORE_BATCH`] commits a transaction, in release order,
+/// so other writers (a concurrent release create, the pipeline) get the database between
+/// batches instead of waiting for the whole list.
+async fn store_in_batches(
+    state: &AppState,
+    auth: &Auth,
+    org_slug: &str,
+    list: Vec<CommitData>,
+) -> Result<Vec<commit::Listed>, ApiError> {
+    let ordered: Vec<CommitData> = commit::release_order(&list).into_iter().cloned().collect();
+    drop(list);
+    let mut stored = Vec::with_capacity(ordered.len());
+    let mut batches = ordered.into_iter().peekable();
+    while batches.peek().is_some() {
+        let batch: Vec<CommitData> = batches.by_ref().take(commit::STORE_BATCH).collect();
+        let (auth, org_slug) = (auth.clone(), org_slug.to_owned());
+        let ids = state
+            .store
+            .write(move |tx| {
+                let org = auth.org(tx, &org_slug)?;
+                let refs: Vec<&CommitData> = batch.iter().collect();
+                commit::store_listed(tx, &org, &refs)
+            })
+            .await?;
+        stored.extend(ids);
+    }
+    Ok(stored)
+}
+
 /// Writes the commit part of a body into the release's transaction (after its fields, as
 /// Sentry does) and returns the release as it now is.
 pub fn apply(
@@ -263,8 +306,10 @@ pub fn apply(
     if prepared.commits.is_none() && matches!(prepared.refs, RefsAction::Leave) {
         return Ok(release);
     }
-    if let Some(list) = &prepared.commits {
-        commit::set_commits(tx, org, &release, list)?;
+    match &prepared.commits {
+        Some(Commits::Given(list)) => commit::set_commits(tx, org, &release, list)?,
+        Some(Commits::Stored(list)) => commit::attach_commits(tx, org, &release, list)?,
+        None => {}
     }
     match &prepared.refs {
         RefsAction::Leave => {}

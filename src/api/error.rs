@@ -68,7 +68,13 @@ impl From<StoreError> for ApiError {
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, format!("internal error: {e}"))
+        // The database's own words stay in the log: they describe the schema, not the request.
+        let detail = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "the database is busy; try again"
+        } else {
+            "internal error; the server log has the details"
+        };
+        ApiError::new(status, detail)
     }
 }
 
@@ -93,4 +99,24 @@ pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("Method \"{method}\" not allowed."),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_error_text_stays_out_of_the_answer() {
+        let e = StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(1),
+            Some("no such column: secret_column in releases".into()),
+        ));
+        let answer = ApiError::from(e);
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !answer.detail.contains("secret_column"),
+            "{}",
+            answer.detail
+        );
+    }
 }

@@ -29,8 +29,8 @@ pub async fn deliveries(
     let list = state
         .store
         .read(move |conn| {
-            auth.org(conn, &org)?;
-            Ok::<_, CoreError>(github::deliveries(conn, limit)?)
+            let org = auth.org(conn, &org)?;
+            Ok::<_, CoreError>(github::deliveries(conn, org.id, limit)?)
         })
         .await?;
     Ok(Json(list))
@@ -45,8 +45,8 @@ pub async fn hooks(
     let list = state
         .store
         .read(move |conn| {
-            auth.org(conn, &org)?;
-            Ok::<_, CoreError>(github::hooks(conn)?)
+            let org = auth.org(conn, &org)?;
+            Ok::<_, CoreError>(github::hooks(conn, org.id)?)
         })
         .await?;
     Ok(Json(list))

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod github;
 pub mod ingest;
 pub mod issues;
+pub mod limits;
 pub mod meta;
 pub mod project_issues;
 pub mod release_files;

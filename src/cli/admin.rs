@@ -24,6 +24,10 @@ pub enum TokenCommand {
         /// public_url, else the running daemon's address, else the listen address).
         #[arg(long)]
         url: Option<String>,
+        /// Create the organization named by `--org` if the data dir has none of that name
+        /// (without it, a mistyped `--org` is an error, not a new organization).
+        #[arg(long)]
+        create_org: bool,
     },
     /// List tokens (never their values).
     List,
@@ -76,12 +80,34 @@ fn token_url(config: &Config, explicit: Option<&str>) -> String {
 pub fn token(config: &Config, cmd: &TokenCommand) -> Result<ExitCode, CliError> {
     let store = open(config)?;
     match cmd {
-        TokenCommand::Create { org, name, url } => {
+        TokenCommand::Create {
+            org,
+            name,
+            url,
+            create_org,
+        } => {
             let url = token_url(config, url.as_deref());
             let org_slug = org.clone().unwrap_or_else(|| config.organization.clone());
             let now = chrono::Utc::now();
             let value = store.write_blocking(|tx| {
-                let org = core::org::org(tx, &org_slug)?;
+                let org = match orgs::org_by_slug(tx, &org_slug)? {
+                    Some(org) => org,
+                    None if *create_org => {
+                        if !core::org::is_valid_slug(&org_slug) {
+                            return Err(CliError::Usage(format!(
+                                "cannot create organization '{org_slug}': a slug is lowercase letters, digits, '-' and '_'"
+                            )));
+                        }
+                        orgs::ensure_org(tx, &org_slug, &crate::model::time::format(now))?
+                    }
+                    None => {
+                        return Err(CliError::Usage(format!(
+                            "organization '{org_slug}' does not exist in {} (the config's is '{}'); check --org, or pass --create-org to create it",
+                            config.data_dir().display(),
+                            config.organization
+                        )));
+                    }
+                };
                 let (_, value) = core::token::create(
                     tx,
                     &org,

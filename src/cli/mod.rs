@@ -14,6 +14,7 @@ mod deploys;
 mod github;
 mod hooks;
 mod issues;
+pub mod logs;
 mod ops;
 mod output;
 mod releases;
@@ -215,19 +216,22 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let ansi = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match format {
+        // Untrusted names (drop files, refs) are escaped so they cannot forge log lines.
         LogFormat::Human => builder
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(ansi)
+            .with_writer(logs::EscapedStderr { ansi })
             .try_init(),
-        // The innermost span's fields (a request's `request_id`, `method`, `route`) go in
-        // `span`; the whole list would repeat them for nested spans.
+        // JSON escapes every string itself. The innermost span's fields (a request's
+        // `request_id`, `method`, `route`) go in `span`; the whole list would repeat them for
+        // nested spans.
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
+            .with_writer(std::io::stderr)
             .try_init(),
     };
 }

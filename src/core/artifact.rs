@@ -100,6 +100,8 @@ pub struct Settings {
     pub max_file_size: u64,
     pub max_request_size: u64,
     pub max_upload_body: usize,
+    /// `limits.max_unpacked_bundle`: the most a bundle may inflate to.
+    pub max_unpacked_bundle: u64,
 }
 
 impl Settings {
@@ -110,6 +112,7 @@ impl Settings {
             max_file_size: config.artifacts.max_file_size,
             max_request_size: config.artifacts.max_request_size,
             max_upload_body: config.limits.max_upload_body,
+            max_unpacked_bundle: config.limits.max_unpacked_bundle,
         }
     }
 }
@@ -170,6 +173,12 @@ pub enum AssembleError {
     /// The bundle, or a file in it, is over `artifacts.max_file_size`.
     #[error("File {name} exceeds maximum size ({size} > {max}); raise artifacts.max_file_size")]
     TooLarge { name: String, size: u64, max: u64 },
+    /// The bundle inflates to more than `limits.max_unpacked_bundle` (by its zip directory,
+    /// or while it is read: the directory can lie).
+    #[error(
+        "the bundle unpacks to more than limits.max_unpacked_bundle ({size} > {max} bytes); split it or raise limits.max_unpacked_bundle"
+    )]
+    Unpacked { size: u64, max: u64 },
     /// The chunks do not hash to the announced checksum, or a zip entry fails its CRC.
     #[error("checksum mismatch: {0}")]
     Checksum(String),
@@ -269,8 +278,10 @@ fn open_bundle(mut reader: BlobReader<'_>) -> Result<Bundle<'_>, AssembleError> 
         .map_err(|e| AssembleError::InvalidBundle(format!("cannot read the zip: {e}")))
 }
 
-/// Refuses entries that could leave the bundle: `..`, absolute paths, symlinks.
-fn check_entries(zip: &Bundle<'_>) -> Result<(), AssembleError> {
+/// Refuses entries that could leave the bundle (`..`, absolute paths, symlinks) and a bundle
+/// whose directory adds up to more than `max_unpacked` bytes.
+fn check_entries(zip: &Bundle<'_>, max_unpacked: u64) -> Result<(), AssembleError> {
+    let mut unpacked = 0u64;
     for i in 0..zip.len() {
         let entry = zip
             .by_index_data(i)
@@ -284,6 +295,13 @@ fn check_entries(zip: &Bundle<'_>) -> Result<(), AssembleError> {
             &name
         };
         manifest::check_bundle_path(path)?;
+        unpacked = unpacked.saturating_add(entry.size());
+        if unpacked > max_unpacked {
+            return Err(AssembleError::Unpacked {
+                size: unpacked,
+                max: max_unpacked,
+            });
+        }
         if entry.is_symlink() {
             return Err(ManifestError::PathOutside {
                 path: name.to_string(),
@@ -470,7 +488,7 @@ fn read_bundle(
     now: &str,
     zip: &mut Bundle<'_>,
 ) -> Result<(Manifest, Option<String>, Option<String>, Vec<Read1>), AssembleError> {
-    check_entries(zip)?;
+    check_entries(zip, settings.max_unpacked_bundle)?;
     let manifest = read_manifest(zip)?;
     match manifest.org.as_deref() {
         Some(o) if o == org.slug => {}
@@ -551,6 +569,7 @@ fn read_bundle(
         })?;
     let mut buf = vec![0u8; STREAM_PIECE * 4];
     let mut reads = Vec::with_capacity(order.len());
+    let mut unpacked = 0u64;
     for (_, index, declared, artifact) in order {
         if !read_now {
             reads.push(Read1 {
@@ -564,8 +583,9 @@ fn read_bundle(
         let mut entry = zip
             .by_index(index)
             .map_err(|e| AssembleError::InvalidBundle(format!("{}: {e}", artifact.path)))?;
-        // Never trust the declared size: stop at the limit whatever the zip claims.
-        let mut limited = (&mut entry).take(settings.max_file_size + 1);
+        // Never trust the declared size: stop one byte past it (or past the limit) whatever the
+        // zip claims, so a lying directory cannot make a small zip inflate without bound.
+        let mut limited = (&mut entry).take(declared.min(settings.max_file_size) + 1);
         let (size, sha1, blobs) = if single {
             let mut sink = ChunkSink::new(store, org.id, now);
             sink.copy_from(&mut limited).map_err(|e| match e {
@@ -583,6 +603,13 @@ fn read_bundle(
                 name: artifact.path.clone(),
                 size,
                 max: settings.max_file_size,
+            });
+        }
+        unpacked = unpacked.saturating_add(size);
+        if size > declared || unpacked > settings.max_unpacked_bundle {
+            return Err(AssembleError::Unpacked {
+                size: unpacked,
+                max: settings.max_unpacked_bundle,
             });
         }
         reads.push(Read1 {

@@ -146,6 +146,19 @@ pub fn set_commits(
     release: &Release,
     commits: &[CommitData],
 ) -> Result<(), CoreError> {
+    let list = release_order(commits);
+    let stored = store_listed(tx, org, &list)?;
+    attach_commits(tx, org, release, &stored)
+}
+
+/// How many commits one write transaction stores when a long list is stored ahead of the
+/// release's own transaction (see [`store_listed`]).
+pub const STORE_BATCH: usize = 1000;
+
+/// The commits [`set_commits`] attaches, in its order: newest first (a missing timestamp counts
+/// as the epoch; equal ones keep the order given, like Python's stable sort), `#skipsentry`
+/// ones dropped.
+pub fn release_order(commits: &[CommitData]) -> Vec<&CommitData> {
     let mut list: Vec<(i64, &CommitData)> = commits
         .iter()
         .map(|c| {
@@ -157,21 +170,34 @@ pub fn set_commits(
             (ts, c)
         })
         .collect();
-    // Stable, like Python's sort: equal timestamps keep the order given.
     list.sort_by_key(|(ts, _)| std::cmp::Reverse(*ts));
-    let list: Vec<&CommitData> = list
-        .into_iter()
+    list.into_iter()
         .map(|(_, c)| c)
         .filter(|c| !c.message.as_deref().unwrap_or("").contains(SKIP_MARKER))
-        .collect();
+        .collect()
+}
 
+/// A commit stored for a release: its row id and its repository's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub commit_id: i64,
+    pub repository_id: i64,
+}
+
+/// Stores commits (their repositories, authors and file changes) without attaching them to a
+/// release, in the order given. A commit list of any length can be stored this way in bounded
+/// transactions of [`STORE_BATCH`] commits, so that one huge set-commits does not hold the
+/// database writer while every other write waits; [`attach_commits`] then links them.
+pub fn store_listed(
+    conn: &Connection,
+    org: &Org,
+    list: &[&CommitData],
+) -> Result<Vec<Listed>, CoreError> {
     let now = super::now();
-    commits::clear_release_commits(tx, release.id)?;
     let mut repositories: HashMap<String, i64> = HashMap::new();
     let mut authors = Authors::default();
-    let mut heads: Vec<(i64, i64)> = Vec::new();
-    let mut last_commit_id = None;
-    for (idx, commit) in list.iter().enumerate() {
+    let mut out = Vec::with_capacity(list.len());
+    for commit in list {
         let name = commit
             .repository
             .clone()
@@ -180,21 +206,39 @@ pub fn set_commits(
         let repository_id = match repositories.get(&name) {
             Some(id) => *id,
             None => {
-                let repo = repos::get_or_create(tx, org.id, &name, &now)?;
+                let repo = repos::get_or_create(conn, org.id, &name, &now)?;
                 repositories.insert(name, repo.id);
                 repo.id
             }
         };
-        let commit_id = store_commit(tx, org, repository_id, commit, &mut authors, &now)?;
+        let commit_id = store_commit(conn, org, repository_id, commit, &mut authors, &now)?;
+        out.push(Listed {
+            commit_id,
+            repository_id,
+        });
+    }
+    Ok(out)
+}
+
+/// Replaces the release's commit list with commits already stored (in [`release_order`]) and
+/// sets what follows from it: the counts, the newest commit, the authors, head commits and the
+/// issues the commits fix. The rest of [`set_commits`].
+pub fn attach_commits(
+    tx: &Transaction<'_>,
+    org: &Org,
+    release: &Release,
+    list: &[Listed],
+) -> Result<(), CoreError> {
+    commits::clear_release_commits(tx, release.id)?;
+    let mut heads: Vec<(i64, i64)> = Vec::new();
+    for (idx, c) in list.iter().enumerate() {
         // A commit listed twice keeps its first (newest) position.
-        commits::add_release_commit(tx, release.id, commit_id, idx as i64)?;
-        if idx == 0 {
-            last_commit_id = Some(commit_id);
-        }
-        if !heads.iter().any(|(repo, _)| *repo == repository_id) {
-            heads.push((repository_id, commit_id));
+        commits::add_release_commit(tx, release.id, c.commit_id, idx as i64)?;
+        if !heads.iter().any(|(repo, _)| *repo == c.repository_id) {
+            heads.push((c.repository_id, c.commit_id));
         }
     }
+    let last_commit_id = list.first().map(|c| c.commit_id);
     let author_ids: Vec<String> = commits::release_author_ids(tx, release.id)?
         .into_iter()
         .map(|id| id.to_string())

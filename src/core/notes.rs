@@ -15,20 +15,26 @@ use crate::model::changelog::{self, Section};
 use crate::store::issues as store;
 use crate::store::orgs::Org;
 
+/// The most commits (and authors) the notes list: a release of 100 000 commits must not make a
+/// 20 MB answer. `commitCount` still says how many there are.
+pub const MAX_LISTED: usize = 1000;
+
 /// The notes of a release as JSON (the shape `--format json` prints and Markdown is made of).
 pub fn notes(conn: &Connection, org: &Org, version: &str) -> Result<Value, CoreError> {
     let release = super::release::get(conn, org, version)?;
-    let commits = store::release_commits(conn, release.id)?;
+    let commit_count = store::release_commit_count(conn, release.id)?;
+    let commits = store::release_commits(conn, release.id, MAX_LISTED)?;
+    let authors = store::release_authors(conn, release.id, MAX_LISTED)?;
 
     let mut sections: BTreeMap<Section, Vec<Value>> = BTreeMap::new();
     let mut breaking = Vec::new();
-    let mut authors: Vec<(String, Option<String>, usize)> = Vec::new();
     for c in &commits {
         let message = c.message.as_deref().unwrap_or("");
         let subject = changelog::parse(message);
         let entry = json!({
             "id": c.key,
-            "shortId": &c.key[..c.key.len().min(7)],
+            // By characters: a commit id sent over the API need not be ASCII.
+            "shortId": c.key.chars().take(7).collect::<String>(),
             "repository": c.repository,
             "scope": subject.scope,
             "breaking": subject.breaking,
@@ -40,11 +46,6 @@ pub fn notes(conn: &Connection, org: &Org, version: &str) -> Result<Value, CoreE
             breaking.push(entry.clone());
         }
         sections.entry(subject.section).or_default().push(entry);
-        let email = c.author_email.clone().unwrap_or_default();
-        match authors.iter_mut().find(|(e, _, _)| *e == email) {
-            Some(a) => a.2 += 1,
-            None => authors.push((email, c.author_name.clone(), 1)),
-        }
     }
 
     let mut fixed: Vec<Value> = Vec::new();
@@ -77,7 +78,9 @@ pub fn notes(conn: &Connection, org: &Org, version: &str) -> Result<Value, CoreE
         "version": release.version,
         "dateCreated": release.date_added,
         "dateReleased": release.date_released,
-        "commitCount": commits.len(),
+        "commitCount": commit_count,
+        // Past MAX_LISTED the notes list the newest commits only (and the first authors).
+        "commitsListed": commits.len(),
         "sections": Section::ALL.iter().filter_map(|s| sections.get(s).map(|list| json!({
             "type": s.key(), "title": s.title(), "commits": list,
         }))).collect::<Vec<_>>(),
@@ -106,7 +109,8 @@ pub fn markdown(notes: &Value) -> String {
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
     let mut out = format!("# {}\n", s(&notes["version"]));
     if let Some(d) = notes["dateReleased"].as_str() {
-        out.push_str(&format!("\nReleased {}.\n", &d[..d.len().min(10)]));
+        let day: String = d.chars().take(10).collect();
+        out.push_str(&format!("\nReleased {day}.\n"));
     }
     let commit_line = |c: &Value| {
         let scope = c["scope"]
@@ -135,6 +139,13 @@ pub fn markdown(notes: &Value) -> String {
         for c in section["commits"].as_array().cloned().unwrap_or_default() {
             out.push_str(&commit_line(&c));
         }
+    }
+    let unlisted = notes["commitCount"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(notes["commitsListed"].as_u64().unwrap_or(0));
+    if unlisted > 0 {
+        out.push_str(&format!("\n…and {unlisted} more commits.\n"));
     }
     let fixed = notes["fixedIssues"].as_array().cloned().unwrap_or_default();
     if !fixed.is_empty() {

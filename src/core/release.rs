@@ -95,6 +95,9 @@ fn optional_time(field: &'static str, value: Option<&str>) -> Result<Option<Stri
     }
 }
 
+/// Sentry's limit on a release's `url` (a Django `URLField`).
+pub const MAX_URL_LENGTH: usize = 200;
+
 fn check_len(field: &'static str, value: Option<&str>, max: usize) -> Result<(), CoreError> {
     match value {
         Some(v) if v.chars().count() > max => Err(CoreError::invalid(
@@ -116,6 +119,7 @@ pub fn upsert(
 ) -> Result<Upserted, CoreError> {
     validate_version(&req.version)?;
     check_len("ref", req.ref_.as_deref(), 200)?;
+    check_len("url", req.url.as_deref(), MAX_URL_LENGTH)?;
     let date_started = optional_time("dateStarted", req.date_started.as_deref())?;
     let date_released = optional_time("dateReleased", req.date_released.as_deref())?;
     let projects = resolve_projects(tx, org.id, &req.projects)?;
@@ -255,6 +259,7 @@ pub fn update(
 ) -> Result<Release, CoreError> {
     let release = get(tx, org, version)?;
     check_len("ref", req.ref_.as_deref(), 200)?;
+    check_len("url", req.url.as_deref(), MAX_URL_LENGTH)?;
     let date_released = optional_time("dateReleased", req.date_released.as_deref())?;
     let projects = resolve_projects(tx, org.id, &req.projects)?;
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
@@ -418,6 +423,11 @@ impl Cursor {
                 "cursor",
                 "Pagination offset cannot be negative",
             )),
+            // Far beyond any list, and small enough that `page * per_page` cannot overflow.
+            Some(c) if c.offset > MAX_PAGE => Err(CoreError::invalid(
+                "cursor",
+                format!("Pagination offset cannot be above {MAX_PAGE}"),
+            )),
             Some(c) => Ok(c.offset),
         }
     }
@@ -428,19 +438,22 @@ impl Cursor {
         (
             Cursor {
                 value,
-                offset: page - 1,
+                offset: page.saturating_sub(1),
                 is_prev: true,
                 has_results: page > 0,
             },
             Cursor {
                 value,
-                offset: page + 1,
+                offset: page.saturating_add(1),
                 is_prev: false,
                 has_results: has_next,
             },
         )
     }
 }
+
+/// The highest page an offset cursor may ask for.
+pub const MAX_PAGE: i64 = 1_000_000;
 
 /// Default and maximum page size (Sentry's `per_page`).
 pub const MAX_PER_PAGE: usize = 100;
@@ -670,7 +683,7 @@ fn semver_filter(value: &str) -> Result<Filter, CoreError> {
             nums[i] = p.parse().map_err(|_| invalid())?;
         }
         let mut upper = nums;
-        upper[star - 1] += 1;
+        upper[star - 1] = upper[star - 1].checked_add(1).ok_or_else(invalid)?;
         let tuple = |n: [i64; 4]| (n[0], n[1], n[2], n[3], 0, String::new());
         // The lowest version with these leading parts is `x.y.0.0-` (a prerelease sorts below
         // the release), so the range is [lower, upper).

@@ -40,7 +40,7 @@ use crate::store::github::{self as gstore, DeliveryLog};
 use crate::store::inbox;
 use crate::store::refs::{self, SnapshotRef};
 use crate::store::releases::Release;
-use crate::store::{Store, repos};
+use crate::store::{Store, orgs, repos};
 
 /// A tag the GitHub reconciler found on GitHub and not in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,8 +203,12 @@ impl GithubHandler {
             outcome: outcome.to_owned(),
             detail,
         };
+        let org_slug = self.config.organization.clone();
         self.store
-            .write(move |tx| gstore::record_delivery(tx, &log))
+            .write(move |tx| match orgs::org_by_slug(tx, &org_slug)? {
+                Some(org) => gstore::record_delivery(tx, org.id, &log),
+                None => Ok(()),
+            })
             .await?;
         result.map(|_| ())
     }
@@ -311,8 +315,12 @@ impl GithubHandler {
                 .map(|z| format!(": \"{z}\""))
                 .unwrap_or_default()
         );
+        let org_slug = self.config.organization.clone();
         self.store
-            .write(move |tx| gstore::upsert_hook(tx, &hook))
+            .write(move |tx| match orgs::org_by_slug(tx, &org_slug)? {
+                Some(org) => gstore::upsert_hook(tx, org.id, &hook),
+                None => Ok(()),
+            })
             .await?;
         Ok(Outcome::applied(detail))
     }

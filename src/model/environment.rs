@@ -29,9 +29,9 @@ pub enum EnvironmentError {
         /// The name as given.
         name: String,
     },
-    /// The name contains a slash, line feed, carriage return or form feed.
+    /// The name contains a slash or a control character other than tab.
     #[error(
-        "environment name {name:?} contains a forbidden character {ch:?} (slashes, line feeds, carriage returns and form feeds are not allowed)"
+        "environment name {name:?} contains a forbidden character {ch:?} (slashes, control characters such as line feeds or NUL and bidirectional controls are not allowed)"
     )]
     ForbiddenCharacter {
         /// The name as given.
@@ -50,9 +50,13 @@ pub enum EnvironmentError {
     },
 }
 
-/// Characters excluded by Sentry's `ENVIRONMENT_NAME_PATTERN`, `^[^\n\r\f\/]*$`.
+/// Characters excluded by Sentry's `ENVIRONMENT_NAME_PATTERN`, `^[^\n\r\f\/]*$`, and, beyond
+/// Sentry, every other control character but tab (NUL, C1 such as U+0085) and the
+/// bidirectional controls: none of them belongs in a name shown in logs and pages.
 fn is_forbidden_environment_char(c: char) -> bool {
     matches!(c, '\n' | '\r' | '\x0c' | '/')
+        || (c.is_control() && c != '\t')
+        || crate::model::version::is_bidi_control(c)
 }
 
 /// Checks that `name` is an acceptable environment name.
@@ -86,6 +90,24 @@ pub fn validate(name: &str) -> Result<(), EnvironmentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejects_nul_c1_and_bidi_controls() {
+        for (name, ch) in [
+            ("prod\0", '\0'),
+            ("a\u{85}", '\u{85}'),
+            ("\u{202e}dorp", '\u{202e}'),
+        ] {
+            assert_eq!(
+                validate(name),
+                Err(EnvironmentError::ForbiddenCharacter {
+                    name: name.into(),
+                    ch
+                }),
+                "{name:?}"
+            );
+        }
+    }
 
     #[test]
     fn accepts_ordinary_names() {
@@ -180,11 +202,11 @@ mod tests {
         let cases = [
             (
                 validate("eu/west"),
-                "environment name \"eu/west\" contains a forbidden character '/' (slashes, line feeds, carriage returns and form feeds are not allowed)",
+                "environment name \"eu/west\" contains a forbidden character '/' (slashes, control characters such as line feeds or NUL and bidirectional controls are not allowed)",
             ),
             (
                 validate("a\nb"),
-                "environment name \"a\\nb\" contains a forbidden character '\\n' (slashes, line feeds, carriage returns and form feeds are not allowed)",
+                "environment name \"a\\nb\" contains a forbidden character '\\n' (slashes, control characters such as line feeds or NUL and bidirectional controls are not allowed)",
             ),
             (
                 validate("None"),

@@ -6,7 +6,8 @@
 //!
 //! * [`validate`] is Sentry's `Release.is_valid_version` plus the API's 200-character limit,
 //!   extended with `sentry-release-parser`'s stricter character rule (every C0 control character
-//!   and DEL is rejected, not only CR, LF, FF and TAB).
+//!   and DEL is rejected, not only CR, LF, FF and TAB), and stricter still: C1 controls and the
+//!   bidirectional overrides are refused too, so a version always reads as what it is.
 //! * [`parse`] mirrors `Release::parse`: an optional `package@` prefix, a build-hash check and the
 //!   parser's version grammar (1 to 4 numeric components, an optional pre-release and an optional
 //!   `+build_code`), plus the human-readable `description`.
@@ -72,9 +73,9 @@ pub enum VersionError {
         /// The version as given.
         version: String,
     },
-    /// The version contains a slash, a backslash or a control character.
+    /// The version contains a slash, a backslash, a control character or a bidi control.
     #[error(
-        "release version {version:?} contains a forbidden character {ch:?} (slashes, backslashes and control characters such as tab or newline are not allowed)"
+        "release version {version:?} contains a forbidden character {ch:?} (slashes, backslashes, control characters such as tab or newline and bidirectional controls are not allowed)"
     )]
     ForbiddenCharacter {
         /// The version as given.
@@ -93,10 +94,17 @@ pub enum VersionError {
     },
 }
 
-/// Characters a release version may never contain: `/`, `\`, every C0 control character
-/// (which includes CR, LF, FF and TAB) and DEL.
+/// Characters a release version may never contain: `/`, `\`, every control character (C0,
+/// which includes CR, LF, FF and TAB, DEL and C1 such as U+0085) and the bidirectional
+/// embedding, override and isolate controls, which make a name display as another.
 fn is_forbidden_version_char(c: char) -> bool {
-    c == '/' || c == '\\' || c.is_ascii_control()
+    c == '/' || c == '\\' || c.is_control() || is_bidi_control(c)
+}
+
+/// The bidirectional formatting characters that reorder the text around them (U+202A–U+202E,
+/// U+2066–U+2069): a version or name holding one can show as something it is not.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Checks that `version` is an acceptable release version.
@@ -564,9 +572,33 @@ mod tests {
 
     #[test]
     fn validate_allows_non_control_unicode_and_spaces() {
-        // Only C0 controls and DEL are control characters here; C1 and other spaces pass.
-        for v in ["a\u{a0}b", "a\u{2003}b", "a\u{85}b", "x y"] {
+        for v in [
+            "a\u{a0}b",
+            "a\u{2003}b",
+            "x y",
+            "caf\u{e9}-1.0",
+            "\u{5d0}\u{5d1}-2",
+        ] {
             assert_eq!(validate(v), Ok(()), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn validate_rejects_c1_controls_and_bidi_overrides() {
+        for (v, ch) in [
+            ("a\u{85}b", '\u{85}'),
+            ("1.0\u{9f}", '\u{9f}'),
+            ("1.0\u{202e}3.2", '\u{202e}'),
+            ("\u{2066}x", '\u{2066}'),
+        ] {
+            assert_eq!(
+                validate(v),
+                Err(VersionError::ForbiddenCharacter {
+                    version: v.into(),
+                    ch
+                }),
+                "{v:?}"
+            );
         }
     }
 
@@ -631,11 +663,11 @@ mod tests {
         let cases = [
             (
                 validate("a/b"),
-                "release version \"a/b\" contains a forbidden character '/' (slashes, backslashes and control characters such as tab or newline are not allowed)",
+                "release version \"a/b\" contains a forbidden character '/' (slashes, backslashes, control characters such as tab or newline and bidirectional controls are not allowed)",
             ),
             (
                 validate("a\tb"),
-                "release version \"a\\tb\" contains a forbidden character '\\t' (slashes, backslashes and control characters such as tab or newline are not allowed)",
+                "release version \"a\\tb\" contains a forbidden character '\\t' (slashes, backslashes, control characters such as tab or newline and bidirectional controls are not allowed)",
             ),
             (
                 validate(" Latest "),

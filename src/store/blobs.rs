@@ -253,8 +253,17 @@ pub fn file(conn: &Connection, id: i64) -> Result<Option<File>, StoreError> {
         .optional()?)
 }
 
-/// Deletes a file and its blob list (the blobs stay until prune finds them unreferenced).
+/// Deletes a file and its blob list. The blobs stay until prune finds them unreferenced; those
+/// no other file uses lose their "recently used" mark, which otherwise spares them from prune
+/// for an hour as if an upload still needed them.
 pub fn delete_file(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE blob_owners SET last_used = ''
+          WHERE blob_id IN (SELECT blob_id FROM file_blobs WHERE file_id = ?1)
+            AND NOT EXISTS (SELECT 1 FROM file_blobs fb
+                             WHERE fb.blob_id = blob_owners.blob_id AND fb.file_id <> ?1)",
+    )?
+    .execute([id])?;
     conn.prepare_cached("DELETE FROM files WHERE id = ?1")?
         .execute([id])?;
     Ok(())

@@ -20,13 +20,13 @@ pub struct Hook {
     pub last_ping_at: String,
 }
 
-/// Records a ping (the first one, or again).
-pub fn upsert_hook(conn: &Connection, hook: &Hook) -> Result<(), StoreError> {
+/// Records a ping (the first one, or again) for the organization it is applied to.
+pub fn upsert_hook(conn: &Connection, org_id: i64, hook: &Hook) -> Result<(), StoreError> {
     let events = serde_json::to_string(&hook.events).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(
-        "INSERT INTO github_hooks (hook_id, target, hook_type, events, content_type, zen, first_ping_at, last_ping_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-         ON CONFLICT (hook_id) DO UPDATE SET target = excluded.target, hook_type = excluded.hook_type,
+        "INSERT INTO github_hooks (hook_id, target, hook_type, events, content_type, zen, first_ping_at, last_ping_at, org_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
+         ON CONFLICT (hook_id) DO UPDATE SET org_id = excluded.org_id, target = excluded.target, hook_type = excluded.hook_type,
             events = excluded.events, content_type = excluded.content_type, zen = excluded.zen,
             last_ping_at = excluded.last_ping_at",
     )?
@@ -37,17 +37,19 @@ pub fn upsert_hook(conn: &Connection, hook: &Hook) -> Result<(), StoreError> {
         events,
         hook.content_type,
         hook.zen,
-        hook.last_ping_at
+        hook.last_ping_at,
+        org_id
     ])?;
     Ok(())
 }
 
-pub fn hooks(conn: &Connection) -> Result<Vec<Hook>, StoreError> {
+/// The hooks that pinged on behalf of an organization, newest ping first.
+pub fn hooks(conn: &Connection, org_id: i64) -> Result<Vec<Hook>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT hook_id, target, hook_type, events, content_type, zen, first_ping_at, last_ping_at
-         FROM github_hooks ORDER BY last_ping_at DESC",
+         FROM github_hooks WHERE org_id = ?1 ORDER BY last_ping_at DESC",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([org_id], |r| {
         let events: String = r.get(3)?;
         Ok(Hook {
             hook_id: r.get(0)?,
@@ -79,11 +81,11 @@ pub struct DeliveryLog {
     pub detail: String,
 }
 
-/// Records (or updates, on a retry) the outcome of a delivery.
-pub fn record_delivery(conn: &Connection, d: &DeliveryLog) -> Result<(), StoreError> {
+/// Records (or updates, on a retry) the outcome of a delivery applied to an organization.
+pub fn record_delivery(conn: &Connection, org_id: i64, d: &DeliveryLog) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO github_deliveries (hook_id, delivery, event, action, repository, received_at, processed_at, outcome, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO github_deliveries (hook_id, delivery, event, action, repository, received_at, processed_at, outcome, detail, org_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (hook_id, delivery) DO UPDATE SET processed_at = excluded.processed_at,
             outcome = excluded.outcome, detail = excluded.detail",
     )?
@@ -96,18 +98,23 @@ pub fn record_delivery(conn: &Connection, d: &DeliveryLog) -> Result<(), StoreEr
         d.received_at,
         d.processed_at,
         d.outcome,
-        d.detail
+        d.detail,
+        org_id
     ])?;
     Ok(())
 }
 
-/// The newest `limit` delivery outcomes, newest first.
-pub fn deliveries(conn: &Connection, limit: usize) -> Result<Vec<DeliveryLog>, StoreError> {
+/// An organization's newest `limit` delivery outcomes, newest first.
+pub fn deliveries(
+    conn: &Connection,
+    org_id: i64,
+    limit: usize,
+) -> Result<Vec<DeliveryLog>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT hook_id, delivery, event, action, repository, received_at, processed_at, outcome, detail
-         FROM github_deliveries ORDER BY processed_at DESC, id DESC LIMIT ?1",
+         FROM github_deliveries WHERE org_id = ?1 ORDER BY processed_at DESC, id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map([limit as i64], |r| {
+    let rows = stmt.query_map(params![org_id, limit as i64], |r| {
         Ok(DeliveryLog {
             hook_id: r.get(0)?,
             delivery: r.get(1)?,

@@ -497,32 +497,37 @@ pub fn events_of(
     issue_id: i64,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.event_id, e.issue_id, e.project_id, r.version, e.environment, e.platform,
-                e.level, e.timestamp, e.received, e.message, e.exception_type,
-                e.exception_value, e.frames, e.data
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS}
          FROM events e LEFT JOIN releases r ON r.id = e.release_id
-         WHERE e.issue_id = ?1 ORDER BY e.timestamp DESC, e.id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![issue_id, limit as i64], |r| {
-        Ok(StoredEvent {
-            event_id: r.get(0)?,
-            issue_id: r.get(1)?,
-            project_id: r.get(2)?,
-            release: r.get(3)?,
-            environment: r.get(4)?,
-            platform: r.get(5)?,
-            level: r.get(6)?,
-            timestamp: r.get(7)?,
-            received: r.get(8)?,
-            message: r.get(9)?,
-            exception_type: r.get(10)?,
-            exception_value: r.get(11)?,
-            frames: r.get(12)?,
-            data: r.get(13)?,
-        })
-    })?;
+         WHERE e.issue_id = ?1 ORDER BY e.timestamp DESC, e.id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![issue_id, limit as i64], stored_event)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The columns [`stored_event`] reads, in its order (`e` is `events`, `r` its release).
+const EVENT_COLUMNS: &str = "e.event_id, e.issue_id, e.project_id, r.version, e.environment,
+    e.platform, e.level, e.timestamp, e.received, e.message, e.exception_type,
+    e.exception_value, e.frames, e.data";
+
+fn stored_event(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        event_id: r.get(0)?,
+        issue_id: r.get(1)?,
+        project_id: r.get(2)?,
+        release: r.get(3)?,
+        environment: r.get(4)?,
+        platform: r.get(5)?,
+        level: r.get(6)?,
+        timestamp: r.get(7)?,
+        received: r.get(8)?,
+        message: r.get(9)?,
+        exception_type: r.get(10)?,
+        exception_value: r.get(11)?,
+        frames: r.get(12)?,
+        data: r.get(13)?,
+    })
 }
 
 /// Per (release, project, environment): first/last seen and new issues (Sentry's
@@ -1156,16 +1161,20 @@ pub struct NoteCommit {
     pub date_added: String,
 }
 
-/// The commits of a release, newest first.
-pub fn release_commits(conn: &Connection, release_id: i64) -> Result<Vec<NoteCommit>, StoreError> {
+/// The first `limit` commits of a release, newest first.
+pub fn release_commits(
+    conn: &Connection,
+    release_id: i64,
+    limit: usize,
+) -> Result<Vec<NoteCommit>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.key, c.message, a.name, a.email, r.name, c.date_added
          FROM release_commits rc JOIN commits c ON c.id = rc.commit_id
          JOIN repositories r ON r.id = c.repository_id
          LEFT JOIN commit_authors a ON a.id = c.author_id
-         WHERE rc.release_id = ?1 ORDER BY rc.position",
+         WHERE rc.release_id = ?1 ORDER BY rc.position LIMIT ?2",
     )?;
-    let rows = stmt.query_map([release_id], |r| {
+    let rows = stmt.query_map(params![release_id, limit as i64], |r| {
         Ok(NoteCommit {
             id: r.get(0)?,
             key: r.get(1)?,
@@ -1175,6 +1184,33 @@ pub fn release_commits(conn: &Connection, release_id: i64) -> Result<Vec<NoteCom
             repository: r.get(5)?,
             date_added: r.get(6)?,
         })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many commits a release has.
+pub fn release_commit_count(conn: &Connection, release_id: i64) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM release_commits WHERE release_id = ?1")?
+        .query_row([release_id], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// The first `limit` authors of a release's commits (email, a name, commit count), in the
+/// order of their newest commit; commits without an author count under the empty email.
+pub fn release_authors(
+    conn: &Connection,
+    release_id: i64,
+    limit: usize,
+) -> Result<Vec<(String, Option<String>, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT coalesce(a.email, ''), max(a.name), count(*)
+         FROM release_commits rc JOIN commits c ON c.id = rc.commit_id
+         LEFT JOIN commit_authors a ON a.id = c.author_id
+         WHERE rc.release_id = ?1
+         GROUP BY coalesce(a.email, '') ORDER BY min(rc.position) LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![release_id, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -1343,27 +1379,18 @@ pub fn events_of_project(
     limit: usize,
     offset: usize,
 ) -> Result<Vec<ProjectEvent>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.event_id, r.version, e.environment, e.timestamp, e.message, e.exception_type,
-                e.exception_value, e.frames, e.issue_id, i.title
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS}, i.title
          FROM events e JOIN issues i ON i.id = e.issue_id
               LEFT JOIN releases r ON r.id = e.release_id
-         WHERE e.project_id = ?1 ORDER BY e.timestamp DESC, e.id DESC LIMIT ?2 OFFSET ?3",
-    )?;
+         WHERE e.project_id = ?1 ORDER BY e.timestamp DESC, e.id DESC LIMIT ?2 OFFSET ?3"
+    ))?;
     let rows = stmt.query_map(params![project_id, limit as i64, offset as i64], |r| {
+        let event = stored_event(r)?;
         Ok(ProjectEvent {
-            issue_id: r.get(8)?,
-            title: r.get(9)?,
-            event: StoredEvent {
-                event_id: r.get(0)?,
-                release: r.get(1)?,
-                environment: r.get(2)?,
-                timestamp: r.get(3)?,
-                message: r.get(4)?,
-                exception_type: r.get(5)?,
-                exception_value: r.get(6)?,
-                frames: r.get(7)?,
-            },
+            issue_id: event.issue_id,
+            title: r.get(14)?,
+            event,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -84,6 +84,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0007_bundle_verify.sql")),
         M::up(include_str!("migrations/0008_settings.sql")),
         M::up(include_str!("migrations/0009_manual_links.sql")),
+        M::up(include_str!("migrations/0010_github_org_scope.sql")),
         M::up(include_str!(
             "migrations/0011_pending_bundles_and_project_events.sql"
         )),

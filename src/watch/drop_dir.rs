@@ -406,6 +406,7 @@ pub fn spawn(
     let tmp = config.data_dir().join("tmp");
     let after_success = config.artifacts.after_success;
     let max_file_size = config.artifacts.max_file_size;
+    let max_unpacked = config.limits.max_unpacked_bundle;
     Some(tokio::task::spawn_blocking(move || {
         let store = pipeline.store().clone();
         let org_id = match store.read_blocking(|c| crate::store::orgs::org_by_slug(c, &org_slug)) {
@@ -423,6 +424,7 @@ pub fn spawn(
             tmp,
             after_success,
             max_file_size,
+            max_unpacked,
             candidates: HashMap::new(),
         };
         w.run(stop);
@@ -465,6 +467,8 @@ struct DropWatcher {
     tmp: PathBuf,
     after_success: AfterSuccess,
     max_file_size: u64,
+    /// `limits.max_unpacked_bundle`: a zip whose directory adds up to more is refused unread.
+    max_unpacked: u64,
     candidates: HashMap<PathBuf, Candidate>,
 }
 
@@ -524,7 +528,8 @@ impl DropWatcher {
         self.scan();
         let mut last_scan = Instant::now();
         loop {
-            if *stop.borrow_and_update() {
+            // A dropped sender (the daemon gave up starting) means stop too.
+            if *stop.borrow_and_update() || stop.has_changed().is_err() {
                 return;
             }
             match rx.recv_timeout(TICK) {
@@ -661,6 +666,13 @@ impl DropWatcher {
         fp: Fingerprint,
         stable_for: Duration,
     ) -> Result<Ingest, StoreError> {
+        // A link would make the watcher read (and serve) whatever it points at, outside the
+        // folder: refuse it as links inside drops are refused. Moving it moves the link only.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(Ingest::Failed(
+                "it is a symbolic link; drop the file or directory itself".into(),
+            ));
+        }
         let is_dir = path.is_dir();
         let patient = stable_for < INVALID_GRACE;
         let source = if is_dir {
@@ -684,12 +696,24 @@ impl DropWatcher {
                     self.max_file_size
                 )));
             }
-            if let Err(e) = check_zip(path) {
-                return Ok(if patient {
-                    Ingest::NotYet
-                } else {
-                    Ingest::Failed(format!("the bundle is invalid: {e}"))
-                });
+            match check_zip(path) {
+                Err(e) => {
+                    return Ok(if patient {
+                        Ingest::NotYet
+                    } else {
+                        Ingest::Failed(format!("the bundle is invalid: {e}"))
+                    });
+                }
+                Ok(unpacked) if unpacked > self.max_unpacked => {
+                    return Ok(Ingest::Failed(
+                        crate::core::artifact::AssembleError::Unpacked {
+                            size: unpacked,
+                            max: self.max_unpacked,
+                        }
+                        .to_string(),
+                    ));
+                }
+                Ok(_) => {}
             }
             path.to_path_buf()
         };
@@ -858,15 +882,19 @@ enum Refusal {
 }
 
 /// Whether a file opens as a zip with a manifest (a zip being written in place does not: its
-/// central directory comes last).
-fn check_zip(path: &Path) -> Result<(), String> {
+/// central directory comes last); what its directory says it unpacks to.
+fn check_zip(path: &Path) -> Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| format!("cannot read the zip: {e}"))?;
     if zip.index_for_name(manifest::MANIFEST_PATH).is_none() {
         return Err("it has no manifest.json".into());
     }
-    Ok(())
+    // Unknown with data descriptors: then the assemble's own checks (it reads the
+    // directory again and counts while inflating) refuse an oversized bundle.
+    Ok(zip
+        .decompressed_size()
+        .map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX)))
 }
 
 #[cfg(test)]
