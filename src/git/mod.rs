@@ -475,6 +475,52 @@ fn format_time(t: git2::Time) -> Option<String> {
     )
 }
 
+/// A tag, with when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    /// The short name (`v1.2.0`).
+    pub name: String,
+    /// The commit it peels to.
+    pub commit: String,
+    /// When it was made, in shiplog's canonical UTC form: the tagger date of an annotated
+    /// tag, else the committer date of its commit (what `git tag --sort=creatordate` uses).
+    pub date: String,
+}
+
+/// Every tag of the repository that peels to a commit, by name.
+pub fn tags(repo: &Repository) -> Result<Vec<TagInfo>, GitError> {
+    let mut out = Vec::new();
+    for reference in repo.references_glob("refs/tags/*")? {
+        let reference = reference?;
+        let Some(name) = reference
+            .name()
+            .ok()
+            .and_then(|n| n.strip_prefix("refs/tags/"))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let Ok(commit) = reference.peel_to_commit() else {
+            continue;
+        };
+        let tagger = reference
+            .peel_to_tag()
+            .ok()
+            .and_then(|t| t.tagger().map(|s| s.when()));
+        let when = tagger.unwrap_or_else(|| commit.committer().when());
+        let date = DateTime::from_timestamp(when.seconds(), 0)
+            .map(crate::model::time::format)
+            .unwrap_or_default();
+        out.push(TagInfo {
+            name,
+            commit: commit.id().to_string(),
+            date,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 /// The 40-hex sha `HEAD` points at.
 pub fn head_sha(repo: &Repository) -> Result<String, GitError> {
     resolve_commit(repo, "HEAD")
