@@ -89,7 +89,10 @@ pub enum Step<'a> {
     /// The releases to make are known.
     Planned { total: usize },
     /// One more is made (or counted, in a dry run).
-    Made { release: &'a Planned, commits: usize },
+    Made {
+        release: &'a Planned,
+        commits: usize,
+    },
 }
 
 /// The policy an imported tag belongs to: the first whose trigger makes releases and whose
@@ -223,7 +226,10 @@ pub async fn plan(
             None => history.tag_date(&c.tag).await?,
         };
         let date = time::normalize(&date).ok_or_else(|| {
-            HandlerError::Permanent(format!("tag {} has an unreadable date {date:?}", c.tag.name))
+            HandlerError::Permanent(format!(
+                "tag {} has an unreadable date {date:?}",
+                c.tag.name
+            ))
         })?;
         missing[c.policy].push((c, date));
     }

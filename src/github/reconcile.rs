@@ -96,11 +96,7 @@ impl GithubReconciler {
             })
             .collect();
         let store = self.pipeline.store().clone();
-        if self
-            .config
-            .repository(name)
-            .is_some_and(|r| r.import_tags)
-        {
+        if self.config.repository(name).is_some_and(|r| r.import_tags) {
             self.queue_first_import(name)
                 .await
                 .map_err(|e| format!("{name}: {e}"))?;
