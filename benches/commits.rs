@@ -8,7 +8,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shiplog::core::commit;
@@ -18,25 +17,13 @@ use shiplog::git::{self, RangeOptions};
 use shiplog::model::commit::CommitData;
 use shiplog::store::{Store, orgs};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{fast_import, git};
+
 /// Commits in the repository; the range `root..tip` then has 10 000.
 const COMMITS: usize = 10_001;
 const RUNS: usize = 5;
-
-fn git(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Builds the repository; returns (first commit, last commit).
 fn build_repo(dir: &Path) -> (String, String) {
@@ -104,21 +91,7 @@ fn build_repo(dir: &Path) -> (String, String) {
         }
         writeln!(stream).unwrap();
     }
-    let mut child = Command::new("git")
-        .current_dir(dir)
-        .args(["fast-import", "--quiet"])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("git fast-import");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&stream)
-        .expect("feed fast-import");
-    assert!(child.wait().expect("fast-import").success());
+    fast_import(dir, &stream);
     let first = String::from_utf8(git(dir, &["rev-list", "--max-parents=0", "main"]).stdout)
         .unwrap()
         .trim()

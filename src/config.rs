@@ -313,6 +313,11 @@ pub struct RepositoryConfig {
     /// release `1.2.3`. `releases: []` makes no releases.
     #[serde(deserialize_with = "releases_or_default")]
     pub releases: Vec<ReleasePolicy>,
+    /// Make releases of the tags the repository already has when shiplog first sees it: each
+    /// tag matching a policy becomes that policy's release, dated at the tag, with the
+    /// commits since the policy's previous tag (`shiplog repos import` does the same later).
+    /// Default: false, those tags are the baseline and make no release.
+    pub import_tags: bool,
 }
 
 impl Default for RepositoryConfig {
@@ -324,6 +329,7 @@ impl Default for RepositoryConfig {
             url: None,
             projects: Vec::new(),
             releases: vec![ReleasePolicy::default()],
+            import_tags: false,
         }
     }
 }

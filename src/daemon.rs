@@ -80,6 +80,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::pipeline::git::register(&pipeline, shared_config.clone());
     let github = crate::github::register(&pipeline, shared_config.clone())
         .context("cannot set up the GitHub client")?;
+    crate::pipeline::import::register(&pipeline, shared_config.clone(), github.client());
     let artifact_settings = Arc::new(core::artifact::Settings::from_config(&config));
     core::artifact::register(&pipeline, &store, artifact_settings.clone());
     crate::watch::drop_dir::register(&pipeline, &config, artifact_settings.clone());

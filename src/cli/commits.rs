@@ -1,4 +1,4 @@
-//! `shiplog repos list|add|remove` and `shiplog releases set-commits|propose-version`.
+//! `shiplog repos list|add|remove|import` (import: `cli::import`) and `shiplog releases set-commits|propose-version`.
 //!
 //! `repos` works on the data dir directly, like `token`, daemon running or not. `set-commits`
 //! mirrors sentry-cli (sentry-cli-protocol.md §5): `--auto` matches the `origin` remote's URL
@@ -46,6 +46,17 @@ pub enum ReposCommand {
     },
     /// Remove a repository added with `repos add` (hidden when commits refer to it).
     Remove { name: String },
+    /// Make releases of a configured repository's existing tags, by its release policies;
+    /// only those missing are made (running it again changes nothing).
+    Import {
+        name: String,
+        /// Print the releases and commit counts it would make; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a `repos` command against the data dir.
@@ -115,6 +126,11 @@ pub fn repos(config: &Config, cmd: &ReposCommand) -> Result<ExitCode, CliError> 
             let place = r.path.clone().or(r.external.clone()).unwrap_or_default();
             output::line(&format!("Repository {} ({place}) is ready", r.name))?;
         }
+        ReposCommand::Import {
+            name,
+            dry_run,
+            json,
+        } => return super::import::run(config, &store, name, *dry_run, *json),
         ReposCommand::Remove { name } => {
             let removed = store.write_blocking(|tx| repo::remove(tx, &org, config, name))?;
             match removed {

@@ -13,6 +13,7 @@ mod commits;
 mod deploys;
 mod github;
 mod hooks;
+mod import;
 mod issues;
 pub mod logs;
 mod ops;
@@ -116,7 +117,7 @@ enum Command {
     Hooks(hooks::HooksCommand),
     /// List, show, resolve and reopen issues.
     Issues(issues::IssuesArgs),
-    /// List, add and remove repositories (works on the data dir directly).
+    /// List, add, remove and import repositories (works on the data dir directly).
     #[command(subcommand)]
     Repos(commits::ReposCommand),
     /// Upload, list, download and delete a release's artifacts (source maps).

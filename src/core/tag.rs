@@ -52,6 +52,9 @@ pub struct TagSeen {
     /// How it was seen: created where shiplog looks ([`ReleaseTrigger::Tag`]) or pushed or
     /// received ([`ReleaseTrigger::Push`]).
     pub trigger: ReleaseTrigger,
+    /// When the tag was made, for a tag imported from history (`core::import`): its release
+    /// is created and finalized at that date. `None` for a tag seen as it is made: now.
+    pub date: Option<String>,
 }
 
 /// Where the commits of a range come from. Local git implements it
@@ -90,7 +93,7 @@ pub fn matching_policy<'a>(
 }
 
 /// Sentry's order of two releases: by semantic version when both parse as one, else by date.
-fn release_order(a_version: &str, a_date: &str, b_version: &str, b_date: &str) -> Ordering {
+pub fn release_order(a_version: &str, a_date: &str, b_version: &str, b_date: &str) -> Ordering {
     version::compare(a_version, b_version).unwrap_or_else(|| a_date.cmp(b_date))
 }
 
@@ -162,18 +165,19 @@ pub async fn release_for_tag(
         .collect();
 
     let plan = {
-        let (org_slug, name, key, version, target) = (
+        let (org_slug, name, key, version, target, seen_date) = (
             org_slug.clone(),
             seen.repository.clone(),
             key.clone(),
             version.clone(),
             seen.target.clone(),
+            seen.date.clone(),
         );
         store
             .read(move |conn| -> Result<Plan, CoreError> {
                 let (org, repository) = load(conn, &org_slug, &name)?;
                 let existing = releases::by_version(conn, org.id, &version)?;
-                let mut date = core::now();
+                let mut date = seen_date.unwrap_or_else(core::now);
                 if let Some(release) = &existing {
                     if let Some(src) = refs::release_source(conn, release.id, repository.id, &key)?
                         && src.target_commit == target
@@ -231,6 +235,8 @@ pub async fn release_for_tag(
             {
                 return Ok(r.clone());
             }
+            // An imported tag's release is created and finalized when the tag was made, so
+            // the index and "previous release" order are those of its history.
             let upserted = release::upsert(
                 tx,
                 &org,
@@ -238,9 +244,10 @@ pub async fn release_for_tag(
                     version: version.clone(),
                     projects: projects.clone(),
                     ref_: Some(seen.tag.clone()),
+                    date_released: seen.date.clone(),
                     ..Default::default()
                 },
-                &now,
+                seen.date.as_deref().unwrap_or(&now),
             )?;
             let release = upserted.release;
             // Commits set through the API before the tag win over the tag's range; a moved

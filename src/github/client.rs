@@ -137,6 +137,8 @@ pub struct ApiCommitInfo {
     pub message: Option<String>,
     #[serde(default)]
     pub author: Option<ApiPerson>,
+    #[serde(default)]
+    pub committer: Option<ApiPerson>,
 }
 
 /// A commit as compare, list-commits and get-a-commit return it.
@@ -185,6 +187,8 @@ struct GitRef {
 #[derive(Debug, Deserialize)]
 struct GitTag {
     object: GitObject,
+    #[serde(default)]
+    tagger: Option<ApiPerson>,
 }
 
 /// Maps GitHub file statuses to Sentry's patch set (sentry-semantics.md §3.4).
@@ -554,6 +558,43 @@ impl GithubClient {
             url: format!("{base}/git/ref/tags/{tag}"),
             detail: "tag objects nested too deeply".into(),
         })
+    }
+
+    /// When a tag was made: the tagger date of an annotated tag (its tag object), else the
+    /// committer date of `commit`, the commit it peels to.
+    pub async fn tag_date(
+        &self,
+        repo: &str,
+        tag: &str,
+        commit: &str,
+    ) -> Result<String, GithubError> {
+        let base = repo_path(repo)?;
+        let (r, _): (GitRef, _) = self
+            .get(&format!("{base}/git/ref/tags/{}", path_escape(tag)))
+            .await?;
+        if r.object.type_ == "tag" {
+            let (t, _): (GitTag, _) = self
+                .get(&format!("{base}/git/tags/{}", path_escape(&r.object.sha)))
+                .await?;
+            if let Some(date) = t.tagger.and_then(|p| p.date) {
+                return Ok(date);
+            }
+        }
+        // One file is enough: only the commit's dates are wanted.
+        let (c, _): (ApiCommit, _) = self
+            .get(&format!(
+                "{base}/commits/{}?per_page=1&page=1",
+                path_escape(commit)
+            ))
+            .await?;
+        let info = c.commit;
+        info.committer
+            .and_then(|p| p.date)
+            .or_else(|| info.author.and_then(|p| p.date))
+            .ok_or_else(|| GithubError::Decode {
+                url: format!("{base}/commits/{commit}"),
+                detail: "the commit has no date".into(),
+            })
     }
 
     /// The description of a GitHub release.

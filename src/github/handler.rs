@@ -427,6 +427,7 @@ impl GithubHandler {
             tag: tag.to_owned(),
             target: commit.clone(),
             trigger,
+            date: None,
         };
         let source = GithubCommits::new(self.client.clone(), &target.github, &target.name);
         let result = release_for_tag(&self.store, &self.config, &seen, &source).await;

@@ -56,6 +56,11 @@ pub fn register(pipeline: &Pipeline, config: Arc<Config>) -> Result<Integration,
 }
 
 impl Integration {
+    /// The API client (the history import reaches GitHub-only repositories through it).
+    pub fn client(&self) -> GithubClient {
+        self.client.clone()
+    }
+
     /// The reconciler that compares GitHub's tags with the store (part of the reconcile job).
     pub fn reconciler(&self) -> reconcile::GithubReconciler {
         reconcile::GithubReconciler::new(

@@ -8,7 +8,8 @@
 //!
 //! - the first listing is the baseline: the tags that exist then are history and make no
 //!   releases (as for a local repository), so adding an old repository does not flood the
-//!   store with releases;
+//!   store with releases -- unless the repository says `import_tags: true`, when the import
+//!   of that history (`core::import`) is queued first;
 //! - afterwards, a tag that is not in the snapshot (or points elsewhere) is submitted as a
 //!   [`TagFound`] event, oldest version first, and the handler makes its release; the snapshot
 //!   row is written by the handler once the tag is applied, so a tag whose commits could not be
@@ -27,6 +28,7 @@ use crate::config::Config;
 use crate::core::tag::matching_policy;
 use crate::core::{self, CoreError};
 use crate::model::version;
+use crate::pipeline::import::ImportRequested;
 use crate::pipeline::{Event, MAX_ATTEMPTS, Pipeline, Submitted};
 use crate::schedule::Reconciler;
 use crate::store::github::{self as gstore, InboxState};
@@ -94,6 +96,11 @@ impl GithubReconciler {
             })
             .collect();
         let store = self.pipeline.store().clone();
+        if self.config.repository(name).is_some_and(|r| r.import_tags) {
+            self.queue_first_import(name)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
         let config = self.config.clone();
         let repo_name = name.to_owned();
         // One write: the baseline (first listing) or the snapshot's view of which tags are new
@@ -178,6 +185,30 @@ impl GithubReconciler {
             submitted,
             deleted,
         })
+    }
+
+    /// Queues the import of a repository configured with `import_tags: true` whose baseline is
+    /// not taken yet. Queued before the baseline is written, so a crash in between queues it
+    /// again (the same key) rather than losing it.
+    async fn queue_first_import(&self, name: &str) -> Result<(), CoreError> {
+        let (org_slug, repo_name) = (self.config.organization.clone(), name.to_owned());
+        let taken = self
+            .pipeline
+            .store()
+            .read(move |conn| -> Result<bool, CoreError> {
+                let org = core::org::org(conn, &org_slug)?;
+                Ok(match core::repo::by_name(conn, org.id, &repo_name)? {
+                    Some(r) => refs::baseline_taken(conn, r.id)?.is_some(),
+                    None => false,
+                })
+            })
+            .await?;
+        if !taken {
+            self.pipeline
+                .submit("reconcile", &ImportRequested::first_sight(name))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Submits a tag unless the same one is still waiting in the inbox; one the pipeline gave up

@@ -4,6 +4,7 @@
 use futures_util::future::BoxFuture;
 
 use super::client::GithubClient;
+use crate::core::import::{History, HistoryTag};
 use crate::core::tag::CommitSource;
 use crate::git::RangeOptions;
 use crate::model::commit::CommitData;
@@ -48,6 +49,33 @@ impl CommitSource for GithubCommits {
                 c.repository = Some(self.name.clone());
             }
             Ok(commits)
+        })
+    }
+}
+
+impl History for GithubCommits {
+    fn tags(&self) -> BoxFuture<'_, Result<Vec<HistoryTag>, HandlerError>> {
+        Box::pin(async move {
+            Ok(self
+                .client
+                .tags(&self.github)
+                .await?
+                .into_iter()
+                .map(|t| HistoryTag {
+                    name: t.name,
+                    commit: t.commit.sha,
+                    date: None,
+                })
+                .collect())
+        })
+    }
+
+    fn tag_date<'a>(&'a self, tag: &'a HistoryTag) -> BoxFuture<'a, Result<String, HandlerError>> {
+        Box::pin(async move {
+            Ok(self
+                .client
+                .tag_date(&self.github, &tag.name, &tag.commit)
+                .await?)
         })
     }
 }

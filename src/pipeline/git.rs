@@ -34,6 +34,7 @@ use sha1::{Digest, Sha1};
 
 use super::{Event, Handler, HandlerError, Pipeline, decode};
 use crate::config::{Config, ReleaseTrigger};
+use crate::core::import::{History, HistoryTag};
 use crate::core::tag::{self, CommitSource, TagSeen};
 use crate::core::{self, CoreError};
 use crate::git::{self, RangeOptions};
@@ -181,6 +182,31 @@ impl CommitSource for LocalCommits {
     }
 }
 
+impl History for LocalCommits {
+    fn tags(&self) -> BoxFuture<'_, Result<Vec<HistoryTag>, HandlerError>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            let tags = tokio::task::spawn_blocking(move || git::tags(&git::open(&path)?))
+                .await
+                .map_err(join_error)?
+                .map_err(git_error)?;
+            Ok(tags
+                .into_iter()
+                .map(|t| HistoryTag {
+                    name: t.name,
+                    commit: t.commit,
+                    date: Some(t.date),
+                })
+                .collect())
+        })
+    }
+
+    fn tag_date<'a>(&'a self, tag: &'a HistoryTag) -> BoxFuture<'a, Result<String, HandlerError>> {
+        // Local tags are listed with their dates.
+        Box::pin(async move { Ok(tag.date.clone().unwrap_or_else(core::now)) })
+    }
+}
+
 /// What the repository says about a ref right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RefNow {
@@ -273,6 +299,7 @@ impl RefsHandler {
                     tag: tag.to_owned(),
                     target: commit.clone(),
                     trigger: *trigger,
+                    date: None,
                 };
                 if let Some(release) =
                     tag::release_for_tag(&self.store, &self.config, &seen, &source).await?

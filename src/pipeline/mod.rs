@@ -16,6 +16,7 @@
 //! the pipeline knows nothing of git, GitHub or artifacts.
 
 pub mod git;
+pub mod import;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -15,8 +15,8 @@
 //!
 //! The first time shiplog lists a repository's tags it records them as the baseline without
 //! making releases (a repository registered with years of tags does not get years of
-//! releases); every tag that appears after that -- also while the daemon is stopped --
-//! becomes an event.
+//! releases, unless it says `import_tags: true`: then an import of them is queued first);
+//! every tag that appears after that -- also while the daemon is stopped -- becomes an event.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ use crate::core::{self, CoreError};
 use crate::git;
 use crate::hooks::SPOOL_DIR;
 use crate::pipeline::git::{RefSeen, RefUpdated};
+use crate::pipeline::import::ImportRequested;
 use crate::pipeline::{Event, Pipeline, Submitted};
 use crate::schedule::{ReconcileJob, Reconciler};
 use crate::store::refs::{self, SnapshotRef};
@@ -317,6 +318,16 @@ impl RepoSync {
             return Err(format!("repository {} is not in the store", repo.name));
         };
         if baseline.is_none() {
+            // Queued before the baseline is written: a crash in between queues it again (the
+            // same key), never loses it.
+            if self
+                .config
+                .repository(&repo.name)
+                .is_some_and(|r| r.import_tags)
+            {
+                self.submit(source, &ImportRequested::first_sight(&repo.name))
+                    .await?;
+            }
             let count = current.len();
             let taken = self
                 .pipeline

@@ -72,6 +72,8 @@ pub struct FakeTag {
     pub commit: String,
     /// The tag object's sha when the tag is annotated.
     pub object: Option<String>,
+    /// The tagger date of an annotated tag: the fake's clock when it was made.
+    pub date: String,
 }
 
 #[derive(Debug, Default)]
@@ -229,12 +231,17 @@ impl FakeGithub {
     pub fn tag(&self, repo: &str, name: &str, commit: &str, annotated: bool) {
         let object = annotated.then(|| fake_sha(&format!("tag:{repo}:{name}")));
         self.with(|s| {
+            s.clock += 60;
+            let date = chrono::DateTime::from_timestamp(s.clock, 0)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let r = s.repos.entry(repo.into()).or_default();
             r.tags.retain(|t| t.name != name);
             r.tags.push(FakeTag {
                 name: name.into(),
                 commit: commit.into(),
                 object,
+                date,
             })
         });
     }
@@ -768,7 +775,7 @@ fn git_tag(repo: &FakeRepo, api: &str, sha: &str) -> Response {
             "sha": sha,
             "url": format!("{api}/git/tags/{sha}"),
             "message": format!("Release {}\n", t.name),
-            "tagger": {"name": "Jane Doe", "email": "jane@example.com", "date": "2026-11-21T00:00:00Z"},
+            "tagger": {"name": "Jane Doe", "email": "jane@example.com", "date": t.date},
             "object": {"type": "commit", "sha": t.commit, "url": format!("{api}/git/commits/{}", t.commit)},
             "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null},
         }),
