@@ -205,6 +205,9 @@ pub struct Config {
     /// Request size limits of the HTTP server.
     #[serde(deserialize_with = "null_as_default")]
     pub limits: LimitsConfig,
+    /// Release health (sessions): how old a session may be and how long rollups are kept.
+    #[serde(deserialize_with = "null_as_default")]
+    pub health: HealthConfig,
     /// Where the values came from, for error messages. Not a configuration key.
     #[serde(skip)]
     pub provenance: Provenance,
@@ -223,6 +226,7 @@ impl Default for Config {
             github: GithubConfig::default(),
             schedules: default_schedules(),
             limits: LimitsConfig::default(),
+            health: HealthConfig::default(),
             provenance: Provenance::builtin(),
         }
     }
@@ -640,6 +644,53 @@ impl Default for LimitsConfig {
             max_upload_body: 64 * 1024 * 1024,
         }
     }
+}
+
+/// Release health: session ingest rules and rollup retention.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Sessions whose `started` or `timestamp` is older than this are refused, as Relay's
+    /// `max_session_secs_in_past` does: a period such as `5d`, `36h` or `90m`. Default `5d`.
+    #[serde(deserialize_with = "period_secs")]
+    pub max_session_age: i64,
+    /// Hourly session rollups older than this are deleted by the hourly health job. Default
+    /// `90d` (the longest period Sentry's release pages ask for).
+    #[serde(deserialize_with = "period_secs")]
+    pub retention: i64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            max_session_age: 5 * 86400,
+            retention: 90 * 86400,
+        }
+    }
+}
+
+/// A period (`5d`, `24h`, `30m`, `2w`, or seconds) as seconds, at least one.
+fn period_secs<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = match serde_yaml::Value::deserialize(deserializer)? {
+        serde_yaml::Value::String(s) => s,
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => {
+            return Err(de::Error::custom(format!(
+                "expected a period such as 5d or 24h, got {other:?}"
+            )));
+        }
+    };
+    crate::model::health::parse_period(&text)
+        .map(|d| d.num_seconds())
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            de::Error::custom(format!(
+                "{text:?} is not a period; write a number and a unit: 5d, 24h, 30m or 2w"
+            ))
+        })
 }
 
 fn default_schedules() -> Vec<ScheduleConfig> {
@@ -1839,6 +1890,21 @@ mod tests {
 
     const EXAMPLE: &str = include_str!("../config.example.yaml");
 
+    #[test]
+    fn health_periods() {
+        let config = Config::parse(
+            "health:\n  max_session_age: 8d\n  retention: 36h\n",
+            "c.yaml",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(config.health.max_session_age, 8 * 86400);
+        assert_eq!(config.health.retention, 36 * 3600);
+        assert_eq!(Config::default().health, HealthConfig::default());
+        let err = Config::parse("health:\n  retention: soon\n", "c.yaml", &no_env).unwrap_err();
+        assert!(err.to_string().contains("is not a period"), "{err}");
+    }
+
     fn no_env(_: &str) -> Option<String> {
         None
     }
@@ -2284,7 +2350,7 @@ mod tests {
     fn unknown_keys_are_errors_with_a_location() {
         assert_eq!(
             error("listen: 127.0.0.1:1\nlistn: 127.0.0.1:2\n"),
-            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits` at line 2 column 1"
+            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `health` at line 2 column 1"
         );
         assert_eq!(
             error("projects:\n  - slug: web\n    nmae: Web\n"),

@@ -133,7 +133,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.limits.max_json_body,
     )
     .with_github_webhook_secret(config.github.webhook_secret.clone())
-    .with_artifacts((*artifact_settings).clone());
+    .with_artifacts((*artifact_settings).clone())
+    .with_health(core::health::Settings::from_config(&config));
     let app = api::router(state);
 
     let runtime = write_runtime_info(

@@ -48,6 +48,8 @@ pub struct AppState {
     /// Upload limits (`limits.max_upload_body`, used by chunk uploads and envelopes) and the
     /// artifact rules (index_min_files, ...).
     pub artifacts: Arc<crate::core::artifact::Settings>,
+    /// Release-health rules (`health:`).
+    pub health: Arc<crate::core::health::Settings>,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
@@ -62,6 +64,7 @@ impl AppState {
             max_json_body,
             github_webhook_secret: None,
             artifacts: Default::default(),
+            health: Default::default(),
             token_touches: Default::default(),
         }
     }
@@ -75,6 +78,12 @@ impl AppState {
     /// Sets the artifact limits and rules (from the config's `artifacts:` and `limits:`).
     pub fn with_artifacts(mut self, settings: crate::core::artifact::Settings) -> Self {
         self.artifacts = Arc::new(settings);
+        self
+    }
+
+    /// Sets the release-health rules (from the config's `health:`).
+    pub fn with_health(mut self, settings: crate::core::health::Settings) -> Self {
+        self.health = Arc::new(settings);
         self
     }
 

@@ -19,6 +19,7 @@ mod checkpoint;
 pub mod commits;
 pub mod deploys;
 pub mod github;
+pub mod health;
 pub mod inbox;
 pub mod issues;
 pub mod orgs;
@@ -82,6 +83,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0007_bundle_verify.sql")),
         M::up(include_str!("migrations/0008_settings.sql")),
         M::up(include_str!("migrations/0009_manual_links.sql")),
+        M::up(include_str!("migrations/0013_health.sql")),
     ]
 }
 
