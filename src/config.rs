@@ -569,7 +569,7 @@ pub struct ScheduleConfig {
     /// the year), 5 fields in crontab form (seconds = 0), or `@hourly`, `@daily`, `@weekly`,
     /// `@monthly`, `@yearly`. See [`parse_cron`] for day-of-week numbering. Required.
     pub cron: String,
-    /// The job: `reconcile` or `prune_artifacts`. Default `reconcile`.
+    /// The job: `reconcile`, `prune_artifacts` or `health`. Default `reconcile`.
     pub job: JobKind,
     /// For `prune_artifacts`: delete artifacts uploaded more than this many days ago.
     /// Required for that job, not allowed for others.
@@ -604,6 +604,9 @@ pub enum JobKind {
     Reconcile,
     /// Delete artifacts uploaded more than `keep_days` days ago.
     PruneArtifacts,
+    /// Release health upkeep: adoption stages over the last 6 h and `health.retention`. The
+    /// daemon runs it hourly even when no schedule names it.
+    Health,
 }
 
 impl JobKind {
@@ -612,6 +615,7 @@ impl JobKind {
         match self {
             JobKind::Reconcile => "reconcile",
             JobKind::PruneArtifacts => "prune_artifacts",
+            JobKind::Health => "health",
         }
     }
 }
@@ -1436,7 +1440,7 @@ impl Config {
                         "must be at least 1 (0 would delete every artifact)",
                     ));
                 }
-                (JobKind::Reconcile, Some(_)) => {
+                (JobKind::Reconcile | JobKind::Health, Some(_)) => {
                     return Err(self.invalid(
                         format!("{at}.keep_days"),
                         "is only used by job prune_artifacts; remove it",

@@ -12,6 +12,7 @@ pub mod deploys;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod health;
 pub mod ingest;
 pub mod issues;
 pub mod meta;
@@ -177,6 +178,11 @@ pub fn router(state: AppState) -> Router {
             get(commits::previous_with_commits),
         )
         .route("/organizations/{org}/repos/", get(commits::repos))
+        .route("/organizations/{org}/sessions/", get(health::sessions))
+        .route(
+            "/organizations/{org}/sessions/refusals/",
+            get(health::refusals),
+        )
         .layer(DefaultBodyLimit::max(state.max_json_body))
         .merge(artifacts::routes(
             state.max_json_body,

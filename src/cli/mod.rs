@@ -11,6 +11,7 @@ mod client;
 mod commits;
 mod deploys;
 mod github;
+mod health;
 mod hooks;
 mod issues;
 mod output;

@@ -30,7 +30,7 @@ use crate::model::health::{
 };
 use crate::model::session::{self, Clock, Contribution, Refusal};
 use crate::model::{time, version};
-use crate::store::health::{self as store, Key, Scope};
+use crate::store::health::{self as store, Key, Pair, Scope};
 use crate::store::orgs::{Org, Project};
 
 /// The health rules from the config.
@@ -309,8 +309,24 @@ pub fn health_data(
     let has: HashSet<(i64, i64)> = store::pairs_with_data(conn, &release_ids)?
         .into_iter()
         .collect();
+    let zeros = req.stats.as_ref().map(|(name, rollup, n)| {
+        let points = health::stats_buckets(req.now, *rollup, *n)
+            .into_iter()
+            .map(|ts| (ts, 0))
+            .collect::<Vec<_>>();
+        (name.clone(), points)
+    });
     if has.is_empty() {
-        return Ok(pairs.iter().map(|p| (*p, HealthData::default())).collect());
+        return Ok(pairs
+            .iter()
+            .map(|p| {
+                let data = HealthData {
+                    stats: zeros.clone(),
+                    ..Default::default()
+                };
+                (*p, data)
+            })
+            .collect());
     }
     let summary = scope(org_id, &release_ids, req, window(req.now, req.summary_secs));
     let day_window = window(req.now, 86400);
@@ -353,21 +369,13 @@ pub fn health_data(
         let ps = project_sessions.get(&pair.1).copied().unwrap_or(0);
         let pu = project_users.get(&pair.1).copied().unwrap_or(0);
         let b = bins.get(pair).map(Vec::as_slice).unwrap_or(&[]);
-        let stats = series.as_ref().map(|(name, all)| {
-            let points = all.get(pair).cloned().unwrap_or_default();
-            (name.clone(), points)
-        });
-        let stats = stats.map(|(name, mut points)| {
-            if points.is_empty()
-                && let Some((_, rollup, n)) = &req.stats
-            {
-                points = health::stats_buckets(req.now, *rollup, *n)
-                    .into_iter()
-                    .map(|ts| (ts, 0))
-                    .collect();
-            }
-            (name, points)
-        });
+        let stats = match (&series, &zeros) {
+            (Some((name, all)), Some((_, zero))) => Some((
+                name.clone(),
+                all.get(pair).cloned().unwrap_or_else(|| zero.clone()),
+            )),
+            _ => None,
+        };
         out.insert(
             *pair,
             HealthData {
@@ -393,6 +401,9 @@ pub fn health_data(
     Ok(out)
 }
 
+/// A `stats` series: `(step start, value)`.
+type Series = Vec<(i64, u64)>;
+
 /// The `stats` series of each (release, project): sessions or distinct users per step.
 fn stats_series(
     conn: &Connection,
@@ -401,7 +412,7 @@ fn stats_series(
     req: &HealthRequest,
     rollup: i64,
     n: i64,
-) -> Result<HashMap<(i64, i64), Vec<(i64, u64)>>, CoreError> {
+) -> Result<HashMap<Pair, Series>, CoreError> {
     let steps = health::stats_buckets(req.now, rollup, n);
     let (Some(first), Some(last)) = (steps.first().copied(), steps.last().copied()) else {
         return Ok(HashMap::new());

@@ -24,6 +24,9 @@ pub fn id_hash(text: &str) -> i64 {
     i64::from_le_bytes(bytes)
 }
 
+/// A release in a project: `(release_id, project_id)`.
+pub type Pair = (i64, i64);
+
 /// Where a contribution is filed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key<'a> {
@@ -403,7 +406,7 @@ pub fn users_by_project(conn: &Connection, scope: &Scope) -> Result<HashMap<i64,
 pub fn sessions_by_bucket(
     conn: &Connection,
     scope: &Scope,
-) -> Result<Vec<((i64, i64), i64, u64)>, StoreError> {
+) -> Result<Vec<(Pair, i64, u64)>, StoreError> {
     let (clause, args) = scope.clause();
     let sql = format!(
         "SELECT t.release_id, t.project_id, t.bucket, sum(t.sessions) FROM health_rollups t

@@ -158,7 +158,7 @@ const PROXY_VARS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROX
 const LOOPBACK: &str = "127.0.0.1,localhost,::1";
 
 /// Whether this run is in CI, where missing tools are failures rather than skips.
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
