@@ -624,3 +624,171 @@ pub fn prune(
 pub fn refusals(conn: &Connection, org: &Org) -> Result<Vec<store::RefusalCount>, CoreError> {
     Ok(store::refusals(conn, org.id)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::envelope;
+    use crate::store::Store;
+
+    /// An envelope of `sessions` items: `(release, environment, sessions)` started `ago`.
+    fn aggregates(items: &[(&str, &str, u64)], started: DateTime<Utc>) -> Envelope {
+        let mut body = String::from("{}\n");
+        for (release, env, n) in items {
+            let payload = serde_json::json!({
+                "attrs": {"release": release, "environment": env},
+                "aggregates": [{"started": time::format(started), "exited": n}],
+            });
+            body.push_str("{\"type\":\"sessions\"}\n");
+            body.push_str(&payload.to_string());
+            body.push('\n');
+        }
+        envelope::parse(body.as_bytes()).unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, Store, Org, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let now = crate::core::now();
+        let (org, project) = store
+            .write_blocking(|tx| {
+                let org = crate::store::orgs::ensure_org(tx, "acme", &now)?;
+                let p = crate::store::orgs::upsert_project(tx, org.id, "app", "App", None, &now)?;
+                Ok::<_, CoreError>((org, p))
+            })
+            .unwrap();
+        (dir, store, org, project)
+    }
+
+    fn ingest(store: &Store, org: &Org, project: &Project, env: &Envelope, now: DateTime<Utc>) {
+        let settings = Settings {
+            max_session_age: Duration::days(100),
+            retention: Duration::days(90),
+        };
+        let prepared = prepare(env, now, &settings);
+        assert!(prepared.refused.is_empty(), "{:?}", prepared.refused);
+        store
+            .write_blocking(|tx| record(tx, org, project, &prepared, now))
+            .unwrap();
+    }
+
+    fn stage_of(store: &Store, release: &str, project: &Project, env: &str) -> Stage {
+        store
+            .read_blocking(|conn| {
+                let r = crate::store::releases::by_version(conn, project.org_id, release)?.unwrap();
+                let mut s = stages(conn, &[(r.id, project.id)], &[env.to_string()])?;
+                Ok::<_, CoreError>(s.remove(&(r.id, project.id)).unwrap())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn adoption_stages_as_sentry_computes_them() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        // Last 6 h of production: 1.0 has 95 %, 0.9 has 5 %; staging only 0.9.
+        ingest(
+            &store,
+            &org,
+            &project,
+            &aggregates(
+                &[
+                    ("app@1.0", "production", 95),
+                    ("app@0.9", "production", 5),
+                    ("app@0.9", "staging", 3),
+                ],
+                now - Duration::hours(2),
+            ),
+            now,
+        );
+        let run = |at: DateTime<Utc>| store.write_blocking(|tx| update_adoption(tx, at)).unwrap();
+        assert_eq!(run(now), (2, 0));
+        assert_eq!(
+            stage_of(&store, "app@1.0", &project, "production").stage,
+            "adopted"
+        );
+        assert_eq!(
+            stage_of(&store, "app@0.9", &project, "production").stage,
+            "low_adoption"
+        );
+        assert_eq!(
+            stage_of(&store, "app@0.9", &project, "staging").stage,
+            "adopted"
+        );
+
+        // Five hours later 2.0 takes over production: 1.0 is replaced.
+        let later = now + Duration::hours(5);
+        ingest(
+            &store,
+            &org,
+            &project,
+            &aggregates(
+                &[("app@2.0", "production", 100)],
+                later - Duration::minutes(10),
+            ),
+            later,
+        );
+        let (_, replaced) = run(later);
+        assert_eq!(
+            replaced, 2,
+            "1.0 in production and 0.9 in staging left the 6 h window"
+        );
+        let s = stage_of(&store, "app@1.0", &project, "production");
+        assert_eq!(s.stage, "replaced");
+        assert!(s.adopted.is_some() && s.unadopted.is_some());
+        assert_eq!(
+            stage_of(&store, "app@2.0", &project, "production").stage,
+            "adopted"
+        );
+    }
+
+    #[test]
+    fn retention_prunes_old_rollups_with_their_sets() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        let mut old = String::from("{}\n{\"type\":\"session\"}\n");
+        old.push_str(
+            &serde_json::json!({
+                "sid": "s", "did": "u", "init": true, "status": "crashed",
+                "started": time::format(now - Duration::days(95)),
+                "attrs": {"release": "app@1.0"},
+            })
+            .to_string(),
+        );
+        ingest(
+            &store,
+            &org,
+            &project,
+            &envelope::parse(old.as_bytes()).unwrap(),
+            now,
+        );
+        ingest(
+            &store,
+            &org,
+            &project,
+            &aggregates(&[("app@1.0", "", 4)], now),
+            now,
+        );
+        let count = |table: &str| -> i64 {
+            store
+                .read_blocking(|c| {
+                    Ok::<_, CoreError>(c.query_row(
+                        &format!("SELECT count(*) FROM {table}"),
+                        [],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap()
+        };
+        assert_eq!(count("health_rollups"), 2);
+        assert_eq!(count("health_users"), 1);
+        assert_eq!(count("health_errored_sids"), 1);
+        let pruned = store
+            .write_blocking(|tx| prune(tx, now, Duration::days(90)))
+            .unwrap();
+        assert_eq!(pruned, 1);
+        assert_eq!(count("health_rollups"), 1);
+        assert_eq!(count("health_users"), 0);
+        assert_eq!(count("health_errored_sids"), 0);
+    }
+}
