@@ -2378,7 +2378,7 @@ mod tests {
         );
         assert_eq!(
             error("schedules:\n  - name: x\n    cron: '* * * * *'\n    job: prune\n"),
-            "config.yaml: schedules[0].job: unknown variant `prune`, expected `reconcile` or `prune_artifacts` at line 4 column 10"
+            "config.yaml: schedules[0].job: unknown variant `prune`, expected one of `reconcile`, `prune_artifacts`, `health` at line 4 column 10"
         );
         assert_eq!(
             error("artifacts:\n  after_success: keep\n"),
