@@ -209,6 +209,9 @@ pub struct Config {
     /// Who may read `GET /metrics`.
     #[serde(deserialize_with = "null_as_default")]
     pub metrics: MetricsConfig,
+    /// Release health (sessions): how old a session may be and how long rollups are kept.
+    #[serde(deserialize_with = "null_as_default")]
+    pub health: HealthConfig,
     /// Where the values came from, for error messages. Not a configuration key.
     #[serde(skip)]
     pub provenance: Provenance,
@@ -228,6 +231,7 @@ impl Default for Config {
             schedules: default_schedules(),
             limits: LimitsConfig::default(),
             metrics: MetricsConfig::default(),
+            health: HealthConfig::default(),
             provenance: Provenance::builtin(),
         }
     }
@@ -577,7 +581,7 @@ pub struct ScheduleConfig {
     /// the year), 5 fields in crontab form (seconds = 0), or `@hourly`, `@daily`, `@weekly`,
     /// `@monthly`, `@yearly`. See [`parse_cron`] for day-of-week numbering. Required.
     pub cron: String,
-    /// The job: `reconcile`, `prune_artifacts` or `backup`. Default `reconcile`.
+    /// The job: `reconcile`, `prune_artifacts`, `backup` or `health`. Default `reconcile`.
     pub job: JobKind,
     /// For `prune_artifacts`: delete artifacts uploaded more than this many days ago.
     /// Required for that job, not allowed for others.
@@ -620,6 +624,9 @@ pub enum JobKind {
     PruneArtifacts,
     /// Copy the store into `dir`, keeping the last `keep` copies.
     Backup,
+    /// Release health upkeep: adoption stages over the last 6 h and `health.retention`. The
+    /// daemon runs it hourly even when no schedule names it.
+    Health,
 }
 
 impl JobKind {
@@ -629,6 +636,7 @@ impl JobKind {
             JobKind::Reconcile => "reconcile",
             JobKind::PruneArtifacts => "prune_artifacts",
             JobKind::Backup => "backup",
+            JobKind::Health => "health",
         }
     }
 }
@@ -709,6 +717,29 @@ impl Default for MetricsConfig {
     }
 }
 
+/// Release health: session ingest rules and rollup retention.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Sessions whose `started` or `timestamp` is older than this are refused, as Relay's
+    /// `max_session_secs_in_past` does: a period such as `5d`, `36h` or `90m`. Default `5d`.
+    #[serde(deserialize_with = "period_secs")]
+    pub max_session_age: i64,
+    /// Hourly session rollups older than this are deleted by the hourly health job. Default
+    /// `90d` (the longest period Sentry's release pages ask for).
+    #[serde(deserialize_with = "period_secs")]
+    pub retention: i64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            max_session_age: 5 * 86400,
+            retention: 90 * 86400,
+        }
+    }
+}
+
 impl fmt::Debug for MetricsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsConfig")
@@ -717,6 +748,30 @@ impl fmt::Debug for MetricsConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
+}
+
+/// A period (`5d`, `24h`, `30m`, `2w`, or seconds) as seconds, at least one.
+fn period_secs<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = match serde_yaml::Value::deserialize(deserializer)? {
+        serde_yaml::Value::String(s) => s,
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => {
+            return Err(de::Error::custom(format!(
+                "expected a period such as 5d or 24h, got {other:?}"
+            )));
+        }
+    };
+    crate::model::health::parse_period(&text)
+        .map(|d| d.num_seconds())
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            de::Error::custom(format!(
+                "{text:?} is not a period; write a number and a unit: 5d, 24h, 30m or 2w"
+            ))
+        })
 }
 
 fn default_schedules() -> Vec<ScheduleConfig> {
@@ -1468,7 +1523,7 @@ impl Config {
                         "must be at least 1 (0 would delete every artifact)",
                     ));
                 }
-                (JobKind::Reconcile | JobKind::Backup, Some(_)) => {
+                (JobKind::Reconcile | JobKind::Backup | JobKind::Health, Some(_)) => {
                     return Err(self.invalid(
                         format!("{at}.keep_days"),
                         "is only used by job prune_artifacts; remove it",
@@ -1486,12 +1541,12 @@ impl Config {
                 (JobKind::Backup, _, Some(0)) => {
                     return Err(self.invalid(format!("{at}.keep"), "must be at least 1"));
                 }
-                (JobKind::Reconcile | JobKind::PruneArtifacts, Some(_), _) => {
+                (JobKind::Reconcile | JobKind::PruneArtifacts | JobKind::Health, Some(_), _) => {
                     return Err(
                         self.invalid(format!("{at}.dir"), "is only used by job backup; remove it")
                     );
                 }
-                (JobKind::Reconcile | JobKind::PruneArtifacts, _, Some(_)) => {
+                (JobKind::Reconcile | JobKind::PruneArtifacts | JobKind::Health, _, Some(_)) => {
                     return Err(self.invalid(
                         format!("{at}.keep"),
                         "is only used by job backup; remove it",
@@ -2002,6 +2057,21 @@ mod tests {
 
     const EXAMPLE: &str = include_str!("../config.example.yaml");
 
+    #[test]
+    fn health_periods() {
+        let config = Config::parse(
+            "health:\n  max_session_age: 8d\n  retention: 36h\n",
+            "c.yaml",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(config.health.max_session_age, 8 * 86400);
+        assert_eq!(config.health.retention, 36 * 3600);
+        assert_eq!(Config::default().health, HealthConfig::default());
+        let err = Config::parse("health:\n  retention: soon\n", "c.yaml", &no_env).unwrap_err();
+        assert!(err.to_string().contains("is not a period"), "{err}");
+    }
+
     fn no_env(_: &str) -> Option<String> {
         None
     }
@@ -2450,7 +2520,7 @@ mod tests {
     fn unknown_keys_are_errors_with_a_location() {
         assert_eq!(
             error("listen: 127.0.0.1:1\nlistn: 127.0.0.1:2\n"),
-            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics` at line 2 column 1"
+            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics`, `health` at line 2 column 1"
         );
         assert_eq!(
             error("projects:\n  - slug: web\n    nmae: Web\n"),
@@ -2474,7 +2544,7 @@ mod tests {
         );
         assert_eq!(
             error("schedules:\n  - name: x\n    cron: '* * * * *'\n    job: prune\n"),
-            "config.yaml: schedules[0].job: unknown variant `prune`, expected one of `reconcile`, `prune_artifacts`, `backup` at line 4 column 10"
+            "config.yaml: schedules[0].job: unknown variant `prune`, expected one of `reconcile`, `prune_artifacts`, `backup`, `health` at line 4 column 10"
         );
         assert_eq!(
             error("artifacts:\n  after_success: keep\n"),

@@ -100,7 +100,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         repos: local_repos.clone(),
     }));
     reconcile.add(Arc::new(github.reconciler()));
-    let mut scheduler = schedule::Scheduler::new(config.schedules.clone());
+    let mut schedules = config.schedules.clone();
+    if !schedules
+        .iter()
+        .any(|s| s.job == crate::config::JobKind::Health)
+    {
+        schedules.push(HealthJob::default_schedule());
+    }
+    let mut scheduler = schedule::Scheduler::new(schedules);
+    scheduler.register(
+        crate::config::JobKind::Health,
+        Arc::new(HealthJob {
+            store: store.clone(),
+            settings: core::health::Settings::from_config(&config),
+        }),
+    );
     scheduler.register(
         crate::config::JobKind::Reconcile,
         Arc::new(reconcile.clone()),
@@ -144,7 +158,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .with_github_webhook_secret(config.github.webhook_secret.clone())
     .with_artifacts((*artifact_settings).clone())
-    .with_metrics(config.metrics.clone());
+    .with_metrics(config.metrics.clone())
+    .with_health(core::health::Settings::from_config(&config));
     let app = api::router(state);
 
     let runtime = write_runtime_info(
@@ -210,6 +225,49 @@ async fn shutdown_signal() {
     }
     crate::systemd::stopping();
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The `health` job: Sentry's hourly adoption stages, and rollups past `health.retention`
+/// deleted.
+struct HealthJob {
+    store: Store,
+    settings: core::health::Settings,
+}
+
+impl HealthJob {
+    /// At minute 0 of every hour, as Sentry's adoption task.
+    fn default_schedule() -> crate::config::ScheduleConfig {
+        crate::config::ScheduleConfig {
+            name: "health".to_owned(),
+            cron: "0 0 * * * *".to_owned(),
+            job: crate::config::JobKind::Health,
+            ..Default::default()
+        }
+    }
+}
+
+impl schedule::Job for HealthJob {
+    fn run(
+        &self,
+        _: &crate::config::ScheduleConfig,
+    ) -> futures_util::future::BoxFuture<'_, Result<String, String>> {
+        let retention = self.settings.retention;
+        Box::pin(async move {
+            let (adopted, replaced, pruned) = self
+                .store
+                .write(move |tx| {
+                    let now = chrono::Utc::now();
+                    let (adopted, replaced) = core::health::update_adoption(tx, now)?;
+                    let pruned = core::health::prune(tx, now, retention)?;
+                    Ok::<_, core::CoreError>((adopted, replaced, pruned))
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{adopted} releases adopted, {replaced} replaced, {pruned} hourly rollups past retention deleted"
+            ))
+        })
+    }
 }
 
 /// The `prune_artifacts` schedule: removes artifacts of releases older than `keep_days` and

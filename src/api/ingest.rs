@@ -9,8 +9,9 @@
 //! A request is read whole (up to `limits.max_upload_body`, gzip and deflate bodies
 //! decompressed within the same limit), parsed, and only then stored, in one transaction: a
 //! malformed or oversized request changes nothing. Event items over 1 MiB (Relay's
-//! `max_event_size`) are refused with 413. Item types other than `event` (sessions,
-//! attachments, client reports, transactions) are accepted and ignored.
+//! `max_event_size`) are refused with 413. `session` and `sessions` items go to release health
+//! (`core::health`): a refused session is counted, never an error of the request. Other item
+//! types (attachments, client reports, transactions) are accepted and ignored.
 
 use std::io::Read;
 
@@ -24,6 +25,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::QueryPairs;
 use crate::core::CoreError;
+use crate::core::health;
 use crate::core::issue::{self, Ingested};
 use crate::model::envelope;
 use crate::store::issues as store;
@@ -156,11 +158,15 @@ struct Submission {
     key: String,
     events: Vec<Map<String, Value>>,
     envelope_event_id: Option<String>,
+    sessions: health::Prepared,
 }
 
 /// Authenticates and stores the events of one request in one transaction.
-async fn store_events(state: &AppState, sub: Submission) -> Result<Json<Value>, ApiError> {
-    let received = chrono::Utc::now();
+async fn store_events(
+    state: &AppState,
+    sub: Submission,
+    received: chrono::DateTime<chrono::Utc>,
+) -> Result<Json<Value>, ApiError> {
     let header_id = sub.envelope_event_id.clone();
     let results: Vec<Ingested> = state
         .store
@@ -189,6 +195,9 @@ async fn store_events(state: &AppState, sub: Submission) -> Result<Json<Value>, 
                 };
                 out.push(issue::ingest_event(tx, &org, &project, event, id, received)?);
             }
+            if !sub.sessions.is_empty() {
+                health::record(tx, &org, &project, &sub.sessions, received)?;
+            }
             Ok::<_, CoreError>(out)
         })
         .await?;
@@ -209,6 +218,7 @@ pub async fn envelope(
     query: QueryPairs,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
+    let received = chrono::Utc::now();
     let project_id = parse_project_id(&project_id)?;
     let (parts, body) = request.into_parts();
     let mut key = request_key(&parts.headers, &query);
@@ -232,8 +242,9 @@ pub async fn envelope(
             key,
             events,
             envelope_event_id: env.event_id().map(str::to_string),
+            sessions: health::prepare(&env, received, &state.health),
         };
-        store_events(&state, sub).await
+        store_events(&state, sub, received).await
     }
     .await;
     let refused = result.as_ref().err();
@@ -286,8 +297,9 @@ pub async fn store(
         key,
         events: vec![event],
         envelope_event_id: None,
+        sessions: health::Prepared::default(),
     };
-    store_events(&state, sub).await
+    store_events(&state, sub, chrono::Utc::now()).await
 }
 
 fn legacy_decode(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {

@@ -12,6 +12,7 @@ pub mod deploys;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod health;
 pub mod ingest;
 pub mod issues;
 pub mod limits;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub artifacts: Arc<crate::core::artifact::Settings>,
     /// Who may read `/metrics` (`metrics:`).
     pub metrics: Arc<crate::config::MetricsConfig>,
+    /// Release-health rules (`health:`).
+    pub health: Arc<crate::core::health::Settings>,
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
@@ -70,6 +73,7 @@ impl AppState {
             github_webhook_secret: None,
             artifacts: Default::default(),
             metrics: Default::default(),
+            health: Default::default(),
             token_touches: Default::default(),
         }
     }
@@ -90,6 +94,12 @@ impl AppState {
     pub fn with_metrics(mut self, mut settings: crate::config::MetricsConfig) -> Self {
         settings.token = settings.token.filter(|t| !t.is_empty());
         self.metrics = Arc::new(settings);
+        self
+    }
+
+    /// Sets the release-health rules (from the config's `health:`).
+    pub fn with_health(mut self, settings: crate::core::health::Settings) -> Self {
+        self.health = Arc::new(settings);
         self
     }
 
@@ -201,6 +211,11 @@ pub fn router(state: AppState) -> Router {
             get(commits::previous_with_commits),
         )
         .route("/organizations/{org}/repos/", get(commits::repos))
+        .route("/organizations/{org}/sessions/", get(health::sessions))
+        .route(
+            "/organizations/{org}/sessions/refusals/",
+            get(health::refusals),
+        )
         .layer(DefaultBodyLimit::max(state.max_json_body))
         .merge(artifacts::routes(
             state.max_json_body,

@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryPairs};
+use super::health::HealthParams;
 use super::render;
 use crate::core::org::ProjectRef;
 use crate::core::release::{self, CreateRelease, ListRequest, Status, UpdateRelease};
@@ -127,7 +128,7 @@ pub async fn create_for_project(
     create(State(state), auth, Path(org_slug), headers, JsonBody(body)).await
 }
 
-fn list_request(q: &QueryPairs, projects: Vec<ProjectRef>) -> ListRequest {
+fn list_request(q: &QueryPairs, projects: Vec<ProjectRef>, health: &HealthParams) -> ListRequest {
     ListRequest {
         projects,
         query: q.get("query").map(str::to_string),
@@ -135,6 +136,10 @@ fn list_request(q: &QueryPairs, projects: Vec<ProjectRef>) -> ListRequest {
         sort: q.get("sort").map(str::to_string),
         per_page: q.get("per_page").map(str::to_string),
         cursor: q.get("cursor").map(str::to_string),
+        flatten: q.get("flatten") == Some("1"),
+        environments: health.request.environments.clone(),
+        summary_secs: health.request.summary_secs,
+        now: health.request.now,
     }
 }
 
@@ -146,21 +151,14 @@ async fn list_response(
     q: QueryPairs,
     path: String,
 ) -> Result<Response, ApiError> {
-    let mut projects: Vec<ProjectRef> = q
-        .all("project")
-        .into_iter()
-        .filter(|p| !p.is_empty() && *p != "-1")
-        .map(|p| match p.parse::<i64>() {
-            Ok(id) => ProjectRef::Id(id),
-            Err(_) => ProjectRef::Slug(p.to_string()),
-        })
-        .collect();
+    let mut projects = super::health::project_refs(&q);
     let project_scoped = project.is_some();
     if let Some(slug) = project {
         projects = vec![ProjectRef::Slug(slug)];
     }
-    let req = list_request(&q, projects);
-    let (page, views) = state
+    let health = HealthParams::parse(&q)?;
+    let req = list_request(&q, projects, &health);
+    let (page, body) = state
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
@@ -172,11 +170,26 @@ async fn list_response(
                 } if project_scoped => CoreError::NotFound("Project not found".to_string()),
                 other => other,
             })?;
-            let views = release::views(conn, page.items.clone())?;
-            Ok::<_, CoreError>((page, views))
+            let releases = page.items.iter().map(|r| r.release.clone()).collect();
+            let views = release::views(conn, releases)?;
+            let mut body: Vec<Value> = views
+                .iter()
+                .zip(&page.items)
+                .map(|(view, row)| {
+                    let mut json = render::release(view);
+                    // A flattened row shows its one project.
+                    if let (Some(id), Some(list)) =
+                        (row.project_id, json["projects"].as_array_mut())
+                    {
+                        list.retain(|p| p["id"].as_i64() == Some(id));
+                    }
+                    json
+                })
+                .collect();
+            super::health::decorate(conn, org.id, &mut body, &health)?;
+            Ok::<_, CoreError>((page, body))
         })
         .await?;
-    let body: Vec<Value> = views.iter().map(render::release).collect();
     let link = super::link_header(&state.public_url, &path, &q, page.prev, page.next);
     let mut response = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&link) {
@@ -207,21 +220,26 @@ pub async fn list_for_project(
     list_response(state, auth, org_slug, Some(project), q, path).await
 }
 
-/// GET one release.
+/// GET one release (with `health=1`, `adoptionStages=1` and their periods, as the list).
 pub async fn get(
     State(state): State<AppState>,
     auth: Auth,
     Path((org_slug, version)): Path<(String, String)>,
+    q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
-    let view = state
+    let health = HealthParams::parse(&q)?;
+    let body = state
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
             let r = release::get(conn, &org, &version)?;
-            release::view(conn, r)
+            let mut body = [render::release(&release::view(conn, r)?)];
+            super::health::decorate(conn, org.id, &mut body, &health)?;
+            let [body] = body;
+            Ok::<_, CoreError>(body)
         })
         .await?;
-    Ok(Json(render::release(&view)))
+    Ok(Json(body))
 }
 
 /// The PUT body (Sentry's OrganizationReleaseSerializer).
@@ -325,9 +343,10 @@ pub async fn get_in_project(
     State(state): State<AppState>,
     auth: Auth,
     Path((org_slug, project, version)): Path<(String, String, String)>,
+    q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     check_in_project(&state, &auth, &org_slug, project, &version).await?;
-    get(State(state), auth, Path((org_slug, version))).await
+    get(State(state), auth, Path((org_slug, version)), q).await
 }
 
 /// PUT `/projects/{org}/{project}/releases/{version}/` (2.x `releases finalize`, set-commits).

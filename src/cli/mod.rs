@@ -12,6 +12,7 @@ mod client;
 mod commits;
 mod deploys;
 mod github;
+mod health;
 mod hooks;
 mod import;
 mod issues;

@@ -50,6 +50,17 @@ enum ReleasesCommand {
     },
     /// Show one release.
     Info { version: String },
+    /// Release health: sessions, users, crash-free rates, adoption and stage per project (of
+    /// one release, or of every release with session data), and refused session items.
+    Health {
+        version: Option<String>,
+        /// The period the figures cover: 1h, 24h, 48h, 7d, 14d, 30d or 90d.
+        #[arg(long, default_value = "24h")]
+        period: String,
+        /// Only sessions of this environment.
+        #[arg(long)]
+        env: Option<String>,
+    },
     /// Mark a release as released.
     Finalize {
         version: String,
@@ -171,6 +182,8 @@ pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliEr
                 Some(p) => format!("projects/{org}/{}/releases/", segment(p)),
                 None => format!("organizations/{org}/releases/"),
             };
+            // Crash-free columns over the last day, as the releases index shows them.
+            params.push("health=1&summaryStatsPeriod=24h".into());
             let list = client.get(&format!("{base}?{}", params.join("&"))).await?;
             if client.json {
                 return output::json(&list).map(|_| ExitCode::SUCCESS);
@@ -180,13 +193,17 @@ pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliEr
                 output::line("No releases found")?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let rows: Vec<Vec<String>> = items.iter().map(list_row).collect();
-            output::table(
-                &[
-                    "VERSION", "STATUS", "PROJECTS", "COMMITS", "DEPLOYS", "CREATED", "RELEASED",
-                ],
-                &rows,
-            )?;
+            let mut rows: Vec<Vec<String>> = items.iter().map(list_row).collect();
+            let mut header = vec![
+                "VERSION", "STATUS", "PROJECTS", "COMMITS", "DEPLOYS", "CREATED", "RELEASED",
+            ];
+            if let Some(columns) = super::health::list_columns(&items) {
+                header.extend(["CRASH-FREE SESSIONS 24H", "CRASH-FREE USERS 24H"]);
+                for (row, cells) in rows.iter_mut().zip(columns) {
+                    row.extend(cells);
+                }
+            }
+            output::table(&header, &rows)?;
         }
         ReleasesCommand::Info { version } => {
             let release = client.get(&release_path(&client, version)).await?;
@@ -195,6 +212,13 @@ pub async fn run(config: &Config, args: &ReleasesArgs) -> Result<ExitCode, CliEr
             }
             print_info(&release)?;
             super::issues::print_fixed_issues(&client, version).await?;
+        }
+        ReleasesCommand::Health {
+            version,
+            period,
+            env,
+        } => {
+            return super::health::print(&client, version.as_deref(), period, env.as_deref()).await;
         }
         ReleasesCommand::Notes { version, format } => {
             super::issues::print_notes(&client, version, format, client.json).await?;

@@ -10,6 +10,7 @@
 pub mod artifact;
 pub mod commit;
 pub mod deploy;
+pub mod health;
 pub mod import;
 pub mod issue;
 pub mod notes;

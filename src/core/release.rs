@@ -8,6 +8,7 @@ use rusqlite::{Connection, Transaction};
 use serde_json::json;
 
 use super::CoreError;
+use super::health::{self, HealthSort};
 use super::org::{ProjectRef, resolve_projects};
 use crate::model::activity::{ActivityType, version_ident};
 use crate::model::{time, version};
@@ -358,6 +359,21 @@ pub struct ListRequest {
     pub sort: Option<String>,
     pub per_page: Option<String>,
     pub cursor: Option<String>,
+    /// `flatten=1`: one row per (release, project).
+    pub flatten: bool,
+    /// `environment` filters of the session sorts.
+    pub environments: Vec<String>,
+    /// The period of the session sorts (`summaryStatsPeriod`), in seconds.
+    pub summary_secs: i64,
+    /// Now, unix seconds (the session sorts' windows end now).
+    pub now: i64,
+}
+
+/// One row of a release list: a release, or with `flatten=1` a release in one project.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub release: Release,
+    pub project_id: Option<i64>,
 }
 
 /// A page of releases and the cursors around it.
@@ -478,7 +494,7 @@ pub fn parse_per_page(text: Option<&str>) -> Result<usize, CoreError> {
 }
 
 /// Lists releases of an organization (optionally of some projects) per Sentry's list endpoint.
-pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Release>, CoreError> {
+pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Row>, CoreError> {
     let projects = resolve_projects(conn, org.id, &req.projects)?;
     let status = match req.status.as_deref() {
         None | Some("") | Some("open") => Some(STATUS_OPEN),
@@ -496,22 +512,24 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Rele
         None | Some("") | Some("date") => Sort::Date,
         Some("semver") => Sort::Semver,
         Some("build") => Sort::Build,
-        Some(
-            "crash_free_sessions"
-            | "crash_free_users"
-            | "sessions"
-            | "users"
-            | "sessions_24h"
-            | "users_24h"
-            | "adoption",
-        ) => {
+        Some(s) if HealthSort::parse(s).is_some() => {
+            if !req.flatten {
+                return Err(CoreError::invalid(
+                    "sort",
+                    "sorting by crash statistics requires flattening (flatten=1)",
+                ));
+            }
+            Sort::Date
+        }
+        Some("adoption") => {
             return Err(CoreError::invalid(
                 "sort",
-                "sorting by release health is not available: shiplog does not collect sessions",
+                "sorting by adoption is not supported by shiplog; sort by crash_free_sessions, sessions or users (with flatten=1) instead",
             ));
         }
         Some(_) => return Err(CoreError::invalid("sort", "invalid sort")),
     };
+    let health_sort = req.sort.as_deref().and_then(HealthSort::parse);
     let per_page = parse_per_page(req.per_page.as_deref())?;
     let page = Cursor::page_number(req.cursor.as_deref())?;
     let filters = match req.query.as_deref() {
@@ -519,22 +537,86 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Rele
         None => Vec::new(),
     };
     let offset = (page as usize).saturating_mul(per_page);
-    let mut items = releases::list(
-        conn,
-        &ListQuery {
-            org_id: org.id,
-            project_ids: projects.iter().map(|p| p.id).collect(),
-            status,
-            filters,
-            sort,
-            limit: per_page,
-            offset,
-        },
-    )?;
+    let project_ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
+    let mut query = ListQuery {
+        org_id: org.id,
+        project_ids: project_ids.clone(),
+        status,
+        filters,
+        sort,
+        limit: per_page,
+        offset,
+    };
+    let mut items = match health_sort {
+        None => {
+            let list = releases::list(conn, &query)?;
+            if req.flatten {
+                flatten(conn, list, &project_ids)?
+            } else {
+                list.into_iter()
+                    .map(|release| Row {
+                        release,
+                        project_id: None,
+                    })
+                    .collect()
+            }
+        }
+        Some((by, day)) => {
+            // Every matching (release, project) pair, ordered by its session figure.
+            query.limit = usize::MAX >> 2;
+            query.offset = 0;
+            let rows = flatten(conn, releases::list(conn, &query)?, &project_ids)?;
+            let secs = if day { 86400 } else { req.summary_secs };
+            let pairs: Vec<(i64, i64)> = rows
+                .iter()
+                .filter_map(|r| r.project_id.map(|p| (r.release.id, p)))
+                .collect();
+            let sorted = health::sort_pairs(
+                conn,
+                org.id,
+                pairs,
+                by,
+                &req.environments,
+                health::window(req.now, secs),
+            )?;
+            let mut by_pair: std::collections::HashMap<(i64, i64), Row> = rows
+                .into_iter()
+                .filter_map(|r| r.project_id.map(|p| ((r.release.id, p), r)))
+                .collect();
+            sorted
+                .into_iter()
+                .skip(offset)
+                .take(per_page + 1)
+                .filter_map(|p| by_pair.remove(&p))
+                .collect()
+        }
+    };
     let has_next = items.len() > per_page;
     items.truncate(per_page);
     let (prev, next) = Cursor::around_page(per_page, page, has_next);
     Ok(Page { items, prev, next })
+}
+
+/// One row per (release, project), keeping the releases' order; only `project_ids` when given.
+fn flatten(
+    conn: &Connection,
+    list: Vec<Release>,
+    project_ids: &[i64],
+) -> Result<Vec<Row>, CoreError> {
+    let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
+    let mut projects = releases::projects_of(conn, &ids)?;
+    let mut rows = Vec::new();
+    for release in list {
+        for (p, _) in projects.remove(&release.id).unwrap_or_default() {
+            if project_ids.is_empty() || project_ids.contains(&p.id) {
+                rows.push(Row {
+                    release: release.clone(),
+                    project_id: Some(p.id),
+                });
+            }
+        }
+    }
+    Ok(rows)
 }
 
 static FREE_TEXT_SUFFIX: LazyLock<Regex> =

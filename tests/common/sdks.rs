@@ -6,7 +6,7 @@
 //! locally and fail in CI, like the sentry-cli tests.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use super::sentry_cli::in_ci;
 use super::{stderr, stdout};
@@ -78,4 +78,30 @@ pub fn run_script(
         stderr(&out)
     );
     stdout(&out)
+}
+
+/// Runs a Python script given inline with the SDK, with `env` set (the DSN and what the
+/// script does); the caller checks the output.
+pub fn run_python(python: &Path, script: &str, env: &[(&str, &str)]) -> Output {
+    inline(Command::new(python).arg("-c").arg(script), env)
+}
+
+/// Runs a Node script given inline with @sentry/node resolvable, with `env` set.
+pub fn run_node(modules: &Path, script: &str, env: &[(&str, &str)]) -> Output {
+    inline(
+        Command::new("node")
+            .arg("-e")
+            .arg(script)
+            .env("NODE_PATH", modules),
+        env,
+    )
+}
+
+fn inline(cmd: &mut Command, env: &[(&str, &str)]) -> Output {
+    cmd.envs(env.iter().copied())
+        .env_remove("SENTRY_DSN")
+        .env_remove("SENTRY_RELEASE")
+        .env_remove("SENTRY_ENVIRONMENT")
+        .output()
+        .expect("run the SDK script")
 }

@@ -1,0 +1,794 @@
+//! Release health: sessions in, crash-free rates, adoption and stages out
+//! (sentry-semantics.md §8, health-ui-notifications-scale.md §1).
+//!
+//! * Ingest: [`prepare`] parses and validates the `session` and `sessions` items of an
+//!   envelope (outside any transaction: pure), [`record`] files what was accepted into the
+//!   hourly rollups and counts what was refused, by reason, in the caller's transaction. A
+//!   refused item never fails the envelope's other items. A session of an unknown release
+//!   creates the release, as Sentry does.
+//! * Release pages: [`health_data`] computes `projects[].healthData` of releases for a summary
+//!   period, the last 24 h and a stats period, as Sentry's release serializer does.
+//! * The hourly job: [`update_adoption`] (Sentry's adoption stages over the last 6 h) and
+//!   [`prune`] (`health.retention`).
+//!
+//! The sessions API (`/organizations/{org}/sessions/`) lives in [`sessions`].
+
+pub mod sessions;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, Transaction};
+
+use super::CoreError;
+use super::org::ProjectRef;
+use super::release::{self, CreateRelease};
+use crate::config::Config;
+use crate::model::envelope::Envelope;
+use crate::model::health::{
+    self, BUCKET_SECS, SessionCounts, bucket_of, crash_free_percent, percent,
+};
+use crate::model::session::{self, Clock, Contribution, Refusal};
+use crate::model::{time, version};
+use crate::store::health::{self as store, Key, Pair, Scope};
+use crate::store::orgs::{Org, Project};
+
+/// The health rules from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// `health.max_session_age`.
+    pub max_session_age: Duration,
+    /// `health.retention`.
+    pub retention: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from_config(&Config::default())
+    }
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Settings {
+            max_session_age: Duration::seconds(config.health.max_session_age),
+            retention: Duration::seconds(config.health.retention),
+        }
+    }
+}
+
+/// The accepted sessions of one item: one release and environment, one or more
+/// contributions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub release: String,
+    /// `''` when none (or an invalid one was dropped).
+    pub environment: String,
+    pub contributions: Vec<Contribution>,
+}
+
+/// The session items of an envelope, judged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prepared {
+    pub accepted: Vec<Accepted>,
+    /// One reason per refused item (or aggregate group).
+    pub refused: Vec<&'static str>,
+}
+
+impl Prepared {
+    pub fn is_empty(&self) -> bool {
+        self.accepted.is_empty() && self.refused.is_empty()
+    }
+}
+
+/// A session id for an update that carries none (Relay makes up a fresh one).
+fn fresh_sid() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness the update still counts; it just cannot collide with another.
+    let _ = getrandom::fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Parses and validates the `session` and `sessions` items of an envelope; the header's
+/// `sent_at` corrects the client's clock drift.
+pub fn prepare(env: &Envelope, received: DateTime<Utc>, settings: &Settings) -> Prepared {
+    let clock = Clock {
+        received,
+        sent_at: env
+            .headers
+            .get("sent_at")
+            .and_then(|v| v.as_str())
+            .and_then(time::parse),
+        max_age: settings.max_session_age,
+    };
+    let mut out = Prepared::default();
+    for item in &env.items {
+        match item.ty.as_str() {
+            "session" => {
+                match session::parse_update(&item.payload)
+                    .and_then(|s| session::validate_update(s, &clock))
+                {
+                    Ok(s) => {
+                        let sid = s.sid.clone().unwrap_or_else(fresh_sid);
+                        out.accepted.push(Accepted {
+                            release: s.attrs.release.clone(),
+                            environment: s.attrs.environment.clone().unwrap_or_default(),
+                            contributions: vec![Contribution::of_update(&s, &sid)],
+                        });
+                    }
+                    Err(r) => out.refused.push(r.reason()),
+                }
+            }
+            "sessions" => {
+                match session::parse_aggregates(&item.payload)
+                    .and_then(|s| session::validate_aggregates(s, &clock))
+                {
+                    Ok((s, dropped)) => {
+                        out.refused.extend(dropped.iter().map(Refusal::reason));
+                        out.accepted.push(Accepted {
+                            release: s.attrs.release.clone(),
+                            environment: s.attrs.environment.clone().unwrap_or_default(),
+                            contributions: s
+                                .aggregates
+                                .iter()
+                                .map(Contribution::of_group)
+                                .collect(),
+                        });
+                    }
+                    Err(r) => out.refused.push(r.reason()),
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn is_empty(c: &Contribution) -> bool {
+    c.sessions == 0
+        && c.errored_preaggr == 0
+        && c.crashed == 0
+        && c.abnormal == 0
+        && c.unhandled == 0
+        && c.errored_sid.is_none()
+        && c.user.is_none()
+        && c.exited_duration.is_none()
+}
+
+/// Files accepted sessions into the rollups of `project` and counts the refused ones, in the
+/// caller's transaction.
+pub fn record(
+    tx: &Transaction<'_>,
+    org: &Org,
+    project: &Project,
+    prepared: &Prepared,
+    received: DateTime<Utc>,
+) -> Result<(), CoreError> {
+    let now = time::format(received);
+    let mut reasons: HashMap<&str, u64> = HashMap::new();
+    for r in &prepared.refused {
+        *reasons.entry(r).or_default() += 1;
+    }
+    for (reason, n) in reasons {
+        store::add_refusal(tx, project.id, reason, n, &now)?;
+    }
+    let mut releases: HashMap<&str, i64> = HashMap::new();
+    for a in &prepared.accepted {
+        let release_id = match releases.get(a.release.as_str()) {
+            Some(id) => *id,
+            None => {
+                let up = release::upsert(
+                    tx,
+                    org,
+                    &CreateRelease {
+                        version: a.release.clone(),
+                        projects: vec![ProjectRef::Id(project.id)],
+                        ..Default::default()
+                    },
+                    &now,
+                )?;
+                releases.insert(&a.release, up.release.id);
+                up.release.id
+            }
+        };
+        for c in a.contributions.iter().filter(|c| !is_empty(c)) {
+            let key = Key {
+                project_id: project.id,
+                release_id,
+                bucket: bucket_of(c.started.timestamp()),
+                environment: &a.environment,
+            };
+            store::add_counts(
+                tx,
+                &key,
+                &SessionCounts {
+                    sessions: c.sessions,
+                    errored_preaggr: c.errored_preaggr,
+                    errored_sids: 0,
+                    crashed: c.crashed,
+                    abnormal: c.abnormal,
+                    unhandled: c.unhandled,
+                },
+            )?;
+            if let Some(sid) = &c.errored_sid
+                && store::add_errored_sid(tx, &key, sid)?
+            {
+                store::add_counts(
+                    tx,
+                    &key,
+                    &SessionCounts {
+                        errored_sids: 1,
+                        ..Default::default()
+                    },
+                )?;
+            }
+            if let Some((did, flags)) = &c.user {
+                store::add_user(tx, &key, did, *flags)?;
+            }
+            if let Some(d) = c.exited_duration {
+                store::add_duration(tx, &key, health::duration_bin(d))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The window of whole hours covering the last `secs` seconds up to `now` (the current hour
+/// included): `[start, end)` in bucket seconds.
+pub fn window(now: i64, secs: i64) -> (i64, i64) {
+    let end = bucket_of(now) + BUCKET_SECS;
+    let hours = ((secs + BUCKET_SECS - 1) / BUCKET_SECS).max(1);
+    (end - hours * BUCKET_SECS, end)
+}
+
+/// What `health=1` asks of the release endpoints.
+#[derive(Debug, Clone)]
+pub struct HealthRequest {
+    pub environments: Vec<String>,
+    /// `summaryStatsPeriod` in seconds.
+    pub summary_secs: i64,
+    /// `healthStatsPeriod`: name, rollup and bucket count; `None` for no series.
+    pub stats: Option<(String, i64, i64)>,
+    /// `healthStat=users` (else sessions).
+    pub stat_users: bool,
+    /// Now, unix seconds.
+    pub now: i64,
+}
+
+/// `projects[].healthData` of one release in one project (Sentry's keys).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthData {
+    pub has_health_data: bool,
+    pub crash_free_users: Option<f64>,
+    pub crash_free_sessions: Option<f64>,
+    pub total_users: u64,
+    pub total_users_24h: u64,
+    pub total_project_users_24h: u64,
+    pub total_sessions: u64,
+    pub total_sessions_24h: u64,
+    pub total_project_sessions_24h: u64,
+    pub adoption: Option<f64>,
+    pub sessions_adoption: Option<f64>,
+    pub sessions_crashed: u64,
+    pub sessions_errored: u64,
+    /// Seconds.
+    pub duration_p50: Option<f64>,
+    pub duration_p90: Option<f64>,
+    /// `(period name, [(ts, value)])`.
+    pub stats: Option<(String, Vec<(i64, u64)>)>,
+}
+
+fn scope(org_id: i64, release_ids: &[i64], req: &HealthRequest, (start, end): (i64, i64)) -> Scope {
+    Scope {
+        org_id,
+        project_ids: Vec::new(),
+        release_ids: Some(release_ids.to_vec()),
+        environments: req.environments.clone(),
+        start,
+        end,
+    }
+}
+
+/// Sentry's release health overview for (release, project) pairs.
+pub fn health_data(
+    conn: &Connection,
+    org_id: i64,
+    pairs: &[(i64, i64)],
+    req: &HealthRequest,
+) -> Result<HashMap<(i64, i64), HealthData>, CoreError> {
+    let mut out = HashMap::new();
+    if pairs.is_empty() {
+        return Ok(out);
+    }
+    let release_ids: Vec<i64> = pairs
+        .iter()
+        .map(|(r, _)| *r)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let has: HashSet<(i64, i64)> = store::pairs_with_data(conn, &release_ids)?
+        .into_iter()
+        .collect();
+    let zeros = req.stats.as_ref().map(|(name, rollup, n)| {
+        let points = health::stats_buckets(req.now, *rollup, *n)
+            .into_iter()
+            .map(|ts| (ts, 0))
+            .collect::<Vec<_>>();
+        (name.clone(), points)
+    });
+    if has.is_empty() {
+        return Ok(pairs
+            .iter()
+            .map(|p| {
+                let data = HealthData {
+                    stats: zeros.clone(),
+                    ..Default::default()
+                };
+                (*p, data)
+            })
+            .collect());
+    }
+    let summary = scope(org_id, &release_ids, req, window(req.now, req.summary_secs));
+    let day_window = window(req.now, 86400);
+    let day = scope(org_id, &release_ids, req, day_window);
+    let project_ids: Vec<i64> = pairs
+        .iter()
+        .map(|(_, p)| *p)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let project_day = Scope {
+        release_ids: None,
+        project_ids: project_ids.clone(),
+        ..day.clone()
+    };
+    let sessions = store::counts_by_release(conn, &summary)?;
+    let users = store::users_by_release(conn, &summary)?;
+    let sessions_24h = store::counts_by_release(conn, &day)?;
+    let users_24h = store::users_by_release(conn, &day)?;
+    let project_sessions = store::sessions_by_project(conn, &project_day)?;
+    let project_users = store::users_by_project(conn, &project_day)?;
+    let mut bins: HashMap<(i64, i64), Vec<(i64, u64)>> = HashMap::new();
+    for d in store::durations(conn, &summary)? {
+        bins.entry((d.release_id, d.project_id))
+            .or_default()
+            .push((d.bin, d.count));
+    }
+    let series = match &req.stats {
+        Some((name, rollup, n)) => Some((
+            name.clone(),
+            stats_series(conn, org_id, &release_ids, req, *rollup, *n)?,
+        )),
+        None => None,
+    };
+    for pair in pairs {
+        let s = sessions.get(pair).copied().unwrap_or_default();
+        let u = users.get(pair).copied().unwrap_or_default();
+        let s24 = sessions_24h.get(pair).copied().unwrap_or_default();
+        let u24 = users_24h.get(pair).copied().unwrap_or_default();
+        let ps = project_sessions.get(&pair.1).copied().unwrap_or(0);
+        let pu = project_users.get(&pair.1).copied().unwrap_or(0);
+        let b = bins.get(pair).map(Vec::as_slice).unwrap_or(&[]);
+        let stats = match (&series, &zeros) {
+            (Some((name, all)), Some((_, zero))) => Some((
+                name.clone(),
+                all.get(pair).cloned().unwrap_or_else(|| zero.clone()),
+            )),
+            _ => None,
+        };
+        out.insert(
+            *pair,
+            HealthData {
+                has_health_data: has.contains(pair),
+                crash_free_users: crash_free_percent(u.crashed, u.users),
+                crash_free_sessions: crash_free_percent(s.crashed, s.sessions),
+                total_users: u.users,
+                total_users_24h: u24.users,
+                total_project_users_24h: pu,
+                total_sessions: s.sessions,
+                total_sessions_24h: s24.sessions,
+                total_project_sessions_24h: ps,
+                adoption: percent(u24.users, pu),
+                sessions_adoption: percent(s24.sessions, ps),
+                sessions_crashed: s.crashed,
+                sessions_errored: s.errored(),
+                duration_p50: health::quantile(b, 0.5),
+                duration_p90: health::quantile(b, 0.9),
+                stats,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A `stats` series: `(step start, value)`.
+type Series = Vec<(i64, u64)>;
+
+/// The `stats` series of each (release, project): sessions or distinct users per step.
+fn stats_series(
+    conn: &Connection,
+    org_id: i64,
+    release_ids: &[i64],
+    req: &HealthRequest,
+    rollup: i64,
+    n: i64,
+) -> Result<HashMap<Pair, Series>, CoreError> {
+    let steps = health::stats_buckets(req.now, rollup, n);
+    let (Some(first), Some(last)) = (steps.first().copied(), steps.last().copied()) else {
+        return Ok(HashMap::new());
+    };
+    let sc = scope(org_id, release_ids, req, (first, last + rollup));
+    let index = |bucket: i64| ((bucket - first) / rollup) as usize;
+    let mut out: HashMap<(i64, i64), Vec<u64>> = HashMap::new();
+    if req.stat_users {
+        let mut seen: HashSet<((i64, i64), usize, i64)> = HashSet::new();
+        for u in store::users(conn, &sc)? {
+            let pair = (u.release_id, u.project_id);
+            let i = index(u.bucket);
+            if seen.insert((pair, i, u.user)) {
+                out.entry(pair).or_insert_with(|| vec![0; steps.len()])[i] += 1;
+            }
+        }
+    } else {
+        for (pair, bucket, n) in store::sessions_by_bucket(conn, &sc)? {
+            out.entry(pair).or_insert_with(|| vec![0; steps.len()])[index(bucket)] += n;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(pair, values)| (pair, steps.iter().copied().zip(values).collect()))
+        .collect())
+}
+
+/// The session sorts of the releases list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthSort {
+    CrashFreeSessions,
+    CrashFreeUsers,
+    Sessions,
+    Users,
+}
+
+impl HealthSort {
+    /// The sort and whether it forces a 24 h window (`sessions_24h`, `users_24h`).
+    pub fn parse(text: &str) -> Option<(HealthSort, bool)> {
+        Some(match text {
+            "crash_free_sessions" => (HealthSort::CrashFreeSessions, false),
+            "crash_free_users" => (HealthSort::CrashFreeUsers, false),
+            "sessions" => (HealthSort::Sessions, false),
+            "users" => (HealthSort::Users, false),
+            "sessions_24h" => (HealthSort::Sessions, true),
+            "users_24h" => (HealthSort::Users, true),
+            _ => return None,
+        })
+    }
+}
+
+/// Orders (release, project) pairs by a session figure over `[start, end)`, best first as
+/// Sentry does (lowest crash rate, most sessions or users); pairs without data keep their
+/// order after the others.
+pub fn sort_pairs(
+    conn: &Connection,
+    org_id: i64,
+    pairs: Vec<(i64, i64)>,
+    sort: HealthSort,
+    environments: &[String],
+    (start, end): (i64, i64),
+) -> Result<Vec<(i64, i64)>, CoreError> {
+    let release_ids: Vec<i64> = pairs
+        .iter()
+        .map(|(r, _)| *r)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let sc = Scope {
+        org_id,
+        project_ids: Vec::new(),
+        release_ids: Some(release_ids),
+        environments: environments.to_vec(),
+        start,
+        end,
+    };
+    // Lower keys sort first.
+    let keys: HashMap<(i64, i64), f64> = match sort {
+        HealthSort::CrashFreeSessions | HealthSort::Sessions => {
+            store::counts_by_release(conn, &sc)?
+                .into_iter()
+                .filter(|(_, c)| c.sessions > 0)
+                .map(|(k, c)| {
+                    let v = if sort == HealthSort::Sessions {
+                        -(c.sessions as f64)
+                    } else {
+                        c.crashed as f64 / c.sessions as f64
+                    };
+                    (k, v)
+                })
+                .collect()
+        }
+        HealthSort::CrashFreeUsers | HealthSort::Users => store::users_by_release(conn, &sc)?
+            .into_iter()
+            .filter(|(_, u)| u.users > 0)
+            .map(|(k, u)| {
+                let v = if sort == HealthSort::Users {
+                    -(u.users as f64)
+                } else {
+                    u.crashed as f64 / u.users as f64
+                };
+                (k, v)
+            })
+            .collect(),
+    };
+    let (mut with, without): (Vec<_>, Vec<_>) =
+        pairs.into_iter().partition(|p| keys.contains_key(p));
+    with.sort_by(|a, b| keys[a].total_cmp(&keys[b]));
+    with.extend(without);
+    Ok(with)
+}
+
+/// One release's adoption stage in a project (`adoptionStages`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub stage: &'static str,
+    pub adopted: Option<String>,
+    pub unadopted: Option<String>,
+}
+
+/// Adoption stages per (release, project): the row of the filtered environment, else the most
+/// recently adopted one; `low_adoption` without a row.
+pub fn stages(
+    conn: &Connection,
+    pairs: &[(i64, i64)],
+    environments: &[String],
+) -> Result<HashMap<(i64, i64), Stage>, CoreError> {
+    let ids: Vec<i64> = pairs.iter().map(|(r, _)| *r).collect();
+    let mut out: HashMap<(i64, i64), Stage> = HashMap::new();
+    for a in store::adoptions(conn, &ids)? {
+        if !environments.is_empty() && !environments.contains(&a.environment) {
+            continue;
+        }
+        out.entry((a.release_id, a.project_id)).or_insert(Stage {
+            stage: health::adoption_stage(a.adopted.as_deref(), a.unadopted.as_deref()),
+            adopted: a.adopted,
+            unadopted: a.unadopted,
+        });
+    }
+    for p in pairs {
+        out.entry(*p).or_insert(Stage {
+            stage: "low_adoption",
+            adopted: None,
+            unadopted: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Sentry's adoption-stage task: over the last 6 h of each (project, environment), a release
+/// with at least 10 % of the sessions is adopted; one adopted before that no longer is, is
+/// replaced. Returns (adopted, replaced) counts of this run.
+pub fn update_adoption(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), CoreError> {
+    let since = now.timestamp() - 6 * 3600;
+    let rows = store::sessions_by_environment(tx, bucket_of(since))?;
+    let mut totals: HashMap<(i64, &str), u64> = HashMap::new();
+    for (project, env, _, n) in &rows {
+        *totals.entry((*project, env.as_str())).or_default() += n;
+    }
+    let mut versions: HashMap<i64, bool> = HashMap::new();
+    let stamp = time::format(now);
+    let mut adopted = HashSet::new();
+    for (project, env, release_id, n) in &rows {
+        let total = totals[&(*project, env.as_str())];
+        if total == 0 || (*n as f64) < health::ADOPTION_THRESHOLD * total as f64 {
+            continue;
+        }
+        let valid = match versions.get(release_id) {
+            Some(v) => *v,
+            None => {
+                let v = crate::store::releases::by_id(tx, *release_id)?
+                    .is_some_and(|r| version::validate(&r.version).is_ok());
+                versions.insert(*release_id, v);
+                v
+            }
+        };
+        if valid {
+            store::mark_adopted(tx, *project, *release_id, env, &stamp)?;
+            adopted.insert((*project, *release_id, env.clone()));
+        }
+    }
+    let seen: HashSet<i64> = rows.iter().map(|(p, ..)| *p).collect();
+    let mut replaced = 0;
+    for (project, release_id, env) in store::currently_adopted(tx)? {
+        if seen.contains(&project) && !adopted.contains(&(project, release_id, env.clone())) {
+            store::mark_unadopted(tx, project, release_id, &env, &stamp)?;
+            replaced += 1;
+        }
+    }
+    Ok((adopted.len(), replaced))
+}
+
+/// Deletes rollups older than `retention`; returns how many hourly rows went.
+pub fn prune(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    retention: Duration,
+) -> Result<usize, CoreError> {
+    Ok(store::prune_before(
+        tx,
+        bucket_of((now - retention).timestamp()),
+    )?)
+}
+
+/// Refused session items per project and reason (for operators).
+pub fn refusals(conn: &Connection, org: &Org) -> Result<Vec<store::RefusalCount>, CoreError> {
+    Ok(store::refusals(conn, org.id)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::envelope;
+    use crate::store::Store;
+
+    /// An envelope of `sessions` items: `(release, environment, sessions)` started `ago`.
+    fn aggregates(items: &[(&str, &str, u64)], started: DateTime<Utc>) -> Envelope {
+        let mut body = String::from("{}\n");
+        for (release, env, n) in items {
+            let payload = serde_json::json!({
+                "attrs": {"release": release, "environment": env},
+                "aggregates": [{"started": time::format(started), "exited": n}],
+            });
+            body.push_str("{\"type\":\"sessions\"}\n");
+            body.push_str(&payload.to_string());
+            body.push('\n');
+        }
+        envelope::parse(body.as_bytes()).unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, Store, Org, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let now = crate::core::now();
+        let (org, project) = store
+            .write_blocking(|tx| {
+                let org = crate::store::orgs::ensure_org(tx, "acme", &now)?;
+                let p = crate::store::orgs::upsert_project(tx, org.id, "app", "App", None, &now)?;
+                Ok::<_, CoreError>((org, p))
+            })
+            .unwrap();
+        (dir, store, org, project)
+    }
+
+    fn ingest(store: &Store, org: &Org, project: &Project, env: &Envelope, now: DateTime<Utc>) {
+        let settings = Settings {
+            max_session_age: Duration::days(100),
+            retention: Duration::days(90),
+        };
+        let prepared = prepare(env, now, &settings);
+        assert!(prepared.refused.is_empty(), "{:?}", prepared.refused);
+        store
+            .write_blocking(|tx| record(tx, org, project, &prepared, now))
+            .unwrap();
+    }
+
+    fn stage_of(store: &Store, release: &str, project: &Project, env: &str) -> Stage {
+        store
+            .read_blocking(|conn| {
+                let r = crate::store::releases::by_version(conn, project.org_id, release)?.unwrap();
+                let mut s = stages(conn, &[(r.id, project.id)], &[env.to_string()])?;
+                Ok::<_, CoreError>(s.remove(&(r.id, project.id)).unwrap())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn adoption_stages_as_sentry_computes_them() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        // Last 6 h of production: 1.0 has 95 %, 0.9 has 5 %; staging only 0.9.
+        ingest(
+            &store,
+            &org,
+            &project,
+            &aggregates(
+                &[
+                    ("app@1.0", "production", 95),
+                    ("app@0.9", "production", 5),
+                    ("app@0.9", "staging", 3),
+                ],
+                now - Duration::hours(2),
+            ),
+            now,
+        );
+        let run = |at: DateTime<Utc>| store.write_blocking(|tx| update_adoption(tx, at)).unwrap();
+        assert_eq!(run(now), (2, 0));
+        assert_eq!(
+            stage_of(&store, "app@1.0", &project, "production").stage,
+            "adopted"
+        );
+        assert_eq!(
+            stage_of(&store, "app@0.9", &project, "production").stage,
+            "low_adoption"
+        );
+        assert_eq!(
+            stage_of(&store, "app@0.9", &project, "staging").stage,
+            "adopted"
+        );
+
+        // Five hours later 2.0 takes over production: 1.0 is replaced.
+        let later = now + Duration::hours(5);
+        ingest(
+            &store,
+            &org,
+            &project,
+            &aggregates(
+                &[("app@2.0", "production", 100)],
+                later - Duration::minutes(10),
+            ),
+            later,
+        );
+        let (_, replaced) = run(later);
+        assert_eq!(
+            replaced, 2,
+            "1.0 in production and 0.9 in staging left the 6 h window"
+        );
+        let s = stage_of(&store, "app@1.0", &project, "production");
+        assert_eq!(s.stage, "replaced");
+        assert!(s.adopted.is_some() && s.unadopted.is_some());
+        assert_eq!(
+            stage_of(&store, "app@2.0", &project, "production").stage,
+            "adopted"
+        );
+    }
+
+    #[test]
+    fn retention_prunes_old_rollups_with_their_sets() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        let mut old = String::from("{}\n{\"type\":\"session\"}\n");
+        old.push_str(
+            &serde_json::json!({
+                "sid": "s", "did": "u", "init": true, "status": "crashed",
+                "started": time::format(now - Duration::days(95)),
+                "attrs": {"release": "app@1.0"},
+            })
+            .to_string(),
+        );
+        ingest(
+            &store,
+            &org,
+            &project,
+            &envelope::parse(old.as_bytes()).unwrap(),
+            now,
+        );
+        ingest(
+            &store,
+            &org,
+            &project,
+            &aggregates(&[("app@1.0", "", 4)], now),
+            now,
+        );
+        let count = |table: &str| -> i64 {
+            store
+                .read_blocking(|c| {
+                    Ok::<_, CoreError>(c.query_row(
+                        &format!("SELECT count(*) FROM {table}"),
+                        [],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap()
+        };
+        assert_eq!(count("health_rollups"), 2);
+        assert_eq!(count("health_users"), 1);
+        assert_eq!(count("health_errored_sids"), 1);
+        let pruned = store
+            .write_blocking(|tx| prune(tx, now, Duration::days(90)))
+            .unwrap();
+        assert_eq!(pruned, 1);
+        assert_eq!(count("health_rollups"), 1);
+        assert_eq!(count("health_users"), 0);
+        assert_eq!(count("health_errored_sids"), 0);
+    }
+}

@@ -1,0 +1,549 @@
+//! Release-health rollups (migration 0013): hourly session counts per (project, release, hour,
+//! environment), exact per-hour sets of distinct users and errored session ids, a duration
+//! histogram, refusal counters and adoption stages.
+//!
+//! Ids (`did`, `sid`) are stored as 64-bit hashes: a collision needs billions of ids, so the
+//! sets are exact for any realistic population, and a period's distinct count is a
+//! `COUNT(DISTINCT ...)` over its hours.
+
+use std::collections::HashMap;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
+use sha1::{Digest, Sha1};
+
+use super::StoreError;
+use crate::model::health::{SessionCounts, UserCounts};
+use crate::model::session::user_flags;
+
+/// The 64-bit key of an id in the user and session-id sets.
+pub fn id_hash(text: &str) -> i64 {
+    let digest = Sha1::digest(text.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(bytes)
+}
+
+/// A release in a project: `(release_id, project_id)`.
+pub type Pair = (i64, i64);
+
+/// Where a contribution is filed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key<'a> {
+    pub project_id: i64,
+    pub release_id: i64,
+    pub bucket: i64,
+    pub environment: &'a str,
+}
+
+/// Adds counts to a rollup row (creating it).
+pub fn add_counts(conn: &Connection, k: &Key<'_>, c: &SessionCounts) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO health_rollups (project_id, release_id, bucket, environment, sessions,
+             errored_preaggr, errored_sids, crashed, abnormal, unhandled)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions,
+             errored_preaggr = errored_preaggr + excluded.errored_preaggr,
+             errored_sids = errored_sids + excluded.errored_sids,
+             crashed = crashed + excluded.crashed,
+             abnormal = abnormal + excluded.abnormal,
+             unhandled = unhandled + excluded.unhandled",
+    )?
+    .execute(params![
+        k.project_id,
+        k.release_id,
+        k.bucket,
+        k.environment,
+        c.sessions as i64,
+        c.errored_preaggr as i64,
+        c.errored_sids as i64,
+        c.crashed as i64,
+        c.abnormal as i64,
+        c.unhandled as i64,
+    ])?;
+    Ok(())
+}
+
+/// Adds an errored session id to the hour's set; `true` when it was not in it yet. The rollup
+/// row must exist.
+pub fn add_errored_sid(conn: &Connection, k: &Key<'_>, sid: &str) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO health_errored_sids (project_id, release_id, bucket, environment, sid)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            k.project_id,
+            k.release_id,
+            k.bucket,
+            k.environment,
+            id_hash(sid)
+        ])?;
+    Ok(n == 1)
+}
+
+/// Adds a user (with its status flags OR-ed in) to the hour's set. The rollup row must exist.
+pub fn add_user(conn: &Connection, k: &Key<'_>, did: &str, flags: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO health_users (project_id, release_id, bucket, environment, user, flags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO UPDATE SET flags = flags | excluded.flags",
+    )?
+    .execute(params![
+        k.project_id,
+        k.release_id,
+        k.bucket,
+        k.environment,
+        id_hash(did),
+        flags
+    ])?;
+    Ok(())
+}
+
+/// Counts one exited session's duration into the hour's histogram. The rollup row must exist.
+pub fn add_duration(conn: &Connection, k: &Key<'_>, bin: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO health_durations (project_id, release_id, bucket, environment, bin, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1)
+         ON CONFLICT DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![
+        k.project_id,
+        k.release_id,
+        k.bucket,
+        k.environment,
+        bin
+    ])?;
+    Ok(())
+}
+
+/// Counts a refused session item.
+pub fn add_refusal(
+    conn: &Connection,
+    project_id: i64,
+    reason: &str,
+    n: u64,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO health_refusals (project_id, reason, count, last_seen) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET count = count + excluded.count, last_seen = excluded.last_seen",
+    )?
+    .execute(params![project_id, reason, n as i64, now])?;
+    Ok(())
+}
+
+/// A refusal counter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusalCount {
+    pub project_slug: String,
+    pub reason: String,
+    pub count: i64,
+    pub last_seen: String,
+}
+
+/// The refusal counters of an organization's projects.
+pub fn refusals(conn: &Connection, org_id: i64) -> Result<Vec<RefusalCount>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.slug, r.reason, r.count, r.last_seen FROM health_refusals r
+         JOIN projects p ON p.id = r.project_id WHERE p.org_id = ?1 ORDER BY p.slug, r.reason",
+    )?;
+    let rows = stmt.query_map([org_id], |r| {
+        Ok(RefusalCount {
+            project_slug: r.get(0)?,
+            reason: r.get(1)?,
+            count: r.get(2)?,
+            last_seen: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Which rollups a query reads: hours in `[start, end)`, some projects (all of the org's when
+/// empty), optionally some releases and environments.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub org_id: i64,
+    pub project_ids: Vec<i64>,
+    pub release_ids: Option<Vec<i64>>,
+    pub environments: Vec<String>,
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Scope {
+    /// The WHERE clause over alias `t` and its parameters.
+    fn clause(&self) -> (String, Vec<Value>) {
+        let mut sql = String::from(
+            "t.bucket >= ? AND t.bucket < ? AND t.project_id IN (SELECT id FROM projects WHERE org_id = ?)",
+        );
+        let mut args = vec![
+            Value::from(self.start),
+            Value::from(self.end),
+            Value::from(self.org_id),
+        ];
+        let list = |sql: &mut String, col: &str, n: usize| {
+            sql.push_str(&format!(" AND {col} IN ({})", vec!["?"; n].join(", ")));
+        };
+        if !self.project_ids.is_empty() {
+            list(&mut sql, "t.project_id", self.project_ids.len());
+            args.extend(self.project_ids.iter().map(|id| Value::from(*id)));
+        }
+        if let Some(ids) = &self.release_ids {
+            list(&mut sql, "t.release_id", ids.len());
+            args.extend(ids.iter().map(|id| Value::from(*id)));
+        }
+        if !self.environments.is_empty() {
+            list(&mut sql, "t.environment", self.environments.len());
+            args.extend(self.environments.iter().map(|e| Value::from(e.clone())));
+        }
+        (sql, args)
+    }
+}
+
+/// One rollup row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupRow {
+    pub project_id: i64,
+    pub release_id: i64,
+    pub bucket: i64,
+    pub environment: String,
+    pub counts: SessionCounts,
+}
+
+/// The rollup rows of a scope.
+pub fn rollups(conn: &Connection, scope: &Scope) -> Result<Vec<RollupRow>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.project_id, t.release_id, t.bucket, t.environment, t.sessions,
+             t.errored_preaggr, t.errored_sids, t.crashed, t.abnormal, t.unhandled
+         FROM health_rollups t WHERE {clause}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        Ok(RollupRow {
+            project_id: r.get(0)?,
+            release_id: r.get(1)?,
+            bucket: r.get(2)?,
+            environment: r.get(3)?,
+            counts: SessionCounts {
+                sessions: n(4)?,
+                errored_preaggr: n(5)?,
+                errored_sids: n(6)?,
+                crashed: n(7)?,
+                abnormal: n(8)?,
+                unhandled: n(9)?,
+            },
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One (user, hour) row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub project_id: i64,
+    pub release_id: i64,
+    pub bucket: i64,
+    pub environment: String,
+    pub user: i64,
+    pub flags: i64,
+}
+
+/// The user rows of a scope.
+pub fn users(conn: &Connection, scope: &Scope) -> Result<Vec<UserRow>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.project_id, t.release_id, t.bucket, t.environment, t.user, t.flags
+         FROM health_users t WHERE {clause}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok(UserRow {
+            project_id: r.get(0)?,
+            release_id: r.get(1)?,
+            bucket: r.get(2)?,
+            environment: r.get(3)?,
+            user: r.get(4)?,
+            flags: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One (bin, count) row of the duration histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationRow {
+    pub project_id: i64,
+    pub release_id: i64,
+    pub bucket: i64,
+    pub environment: String,
+    pub bin: i64,
+    pub count: u64,
+}
+
+/// The duration histogram rows of a scope.
+pub fn durations(conn: &Connection, scope: &Scope) -> Result<Vec<DurationRow>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.project_id, t.release_id, t.bucket, t.environment, t.bin, t.count
+         FROM health_durations t WHERE {clause}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok(DurationRow {
+            project_id: r.get(0)?,
+            release_id: r.get(1)?,
+            bucket: r.get(2)?,
+            environment: r.get(3)?,
+            bin: r.get(4)?,
+            count: r.get::<_, i64>(5)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Session counts per (release, project) over a scope, summed in SQL.
+pub fn counts_by_release(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<HashMap<(i64, i64), SessionCounts>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.release_id, t.project_id, sum(t.sessions), sum(t.errored_preaggr),
+             sum(t.errored_sids), sum(t.crashed), sum(t.abnormal), sum(t.unhandled)
+         FROM health_rollups t WHERE {clause} GROUP BY t.release_id, t.project_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = HashMap::new();
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        out.insert(
+            (r.get(0)?, r.get(1)?),
+            SessionCounts {
+                sessions: n(2)?,
+                errored_preaggr: n(3)?,
+                errored_sids: n(4)?,
+                crashed: n(5)?,
+                abnormal: n(6)?,
+                unhandled: n(7)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Distinct users per (release, project) over a scope: a union over its hours.
+pub fn users_by_release(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<HashMap<(i64, i64), UserCounts>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT release_id, project_id, count(*),
+             sum(flags & {e} != 0), sum(flags & {c} != 0), sum(flags & {a} != 0)
+         FROM (SELECT t.release_id, t.project_id, t.user, max(t.flags & {e}) | max(t.flags & {c})
+                   | max(t.flags & {a}) AS flags
+               FROM health_users t WHERE {clause}
+               GROUP BY t.release_id, t.project_id, t.user)
+         GROUP BY release_id, project_id",
+        e = user_flags::ERRORED,
+        c = user_flags::CRASHED,
+        a = user_flags::ABNORMAL,
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = HashMap::new();
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        out.insert(
+            (r.get(0)?, r.get(1)?),
+            UserCounts {
+                users: n(2)?,
+                errored: n(3)?,
+                crashed: n(4)?,
+                abnormal: n(5)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Sessions per project over a scope (the denominator of session adoption).
+pub fn sessions_by_project(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<HashMap<i64, u64>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.project_id, sum(t.sessions) FROM health_rollups t WHERE {clause}
+         GROUP BY t.project_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Distinct users per project over a scope (the denominator of user adoption).
+pub fn users_by_project(conn: &Connection, scope: &Scope) -> Result<HashMap<i64, u64>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.project_id, count(DISTINCT t.user) FROM health_users t WHERE {clause}
+         GROUP BY t.project_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Session counts per (release, project, bucket) over a scope, for `stats` series.
+pub fn sessions_by_bucket(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<Vec<(Pair, i64, u64)>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.release_id, t.project_id, t.bucket, sum(t.sessions) FROM health_rollups t
+         WHERE {clause} GROUP BY t.release_id, t.project_id, t.bucket"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok((
+            (r.get(0)?, r.get(1)?),
+            r.get(2)?,
+            r.get::<_, i64>(3)?.max(0) as u64,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// (release, project) pairs that have any rollup at all.
+pub fn pairs_with_data(
+    conn: &Connection,
+    release_ids: &[i64],
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    if release_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT release_id, project_id FROM health_rollups WHERE release_id IN ({})",
+        vec!["?"; release_ids.len()].join(", ")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(release_ids.iter()), |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deletes rollups of hours before `bucket` (their sets and histograms go with them).
+pub fn prune_before(conn: &Connection, bucket: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM health_rollups WHERE bucket < ?1")?
+        .execute([bucket])?)
+}
+
+/// Sessions per (project, environment, release) since `bucket`, for adoption stages; only
+/// named environments count.
+pub fn sessions_by_environment(
+    conn: &Connection,
+    since_bucket: i64,
+) -> Result<Vec<(i64, String, i64, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT project_id, environment, release_id, sum(sessions) FROM health_rollups
+         WHERE bucket >= ?1 AND environment != ''
+         GROUP BY project_id, environment, release_id",
+    )?;
+    let rows = stmt.query_map([since_bucket], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get::<_, i64>(3)?.max(0) as u64,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks a release adopted in a project and environment (keeping an earlier adoption time)
+/// and clears its `unadopted`.
+pub fn mark_adopted(
+    conn: &Connection,
+    project_id: i64,
+    release_id: i64,
+    environment: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO health_adoption (project_id, release_id, environment, adopted)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET adopted = coalesce(adopted, excluded.adopted), unadopted = NULL",
+    )?
+    .execute(params![project_id, release_id, environment, now])?;
+    Ok(())
+}
+
+/// Adopted rows that are currently adopted (no `unadopted`).
+pub fn currently_adopted(conn: &Connection) -> Result<Vec<(i64, i64, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT project_id, release_id, environment FROM health_adoption
+         WHERE adopted IS NOT NULL AND unadopted IS NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks an adopted release as replaced.
+pub fn mark_unadopted(
+    conn: &Connection,
+    project_id: i64,
+    release_id: i64,
+    environment: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE health_adoption SET unadopted = ?4
+         WHERE project_id = ?1 AND release_id = ?2 AND environment = ?3",
+    )?
+    .execute(params![project_id, release_id, environment, now])?;
+    Ok(())
+}
+
+/// An adoption row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adoption {
+    pub project_id: i64,
+    pub release_id: i64,
+    pub environment: String,
+    pub adopted: Option<String>,
+    pub unadopted: Option<String>,
+}
+
+/// The adoption rows of some releases.
+pub fn adoptions(conn: &Connection, release_ids: &[i64]) -> Result<Vec<Adoption>, StoreError> {
+    if release_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT project_id, release_id, environment, adopted, unadopted FROM health_adoption
+         WHERE release_id IN ({}) ORDER BY adopted DESC",
+        vec!["?"; release_ids.len()].join(", ")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(release_ids.iter()), |r| {
+        Ok(Adoption {
+            project_id: r.get(0)?,
+            release_id: r.get(1)?,
+            environment: r.get(2)?,
+            adopted: r.get(3)?,
+            unadopted: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
