@@ -723,11 +723,11 @@ impl Default for MetricsConfig {
 pub struct HealthConfig {
     /// Sessions whose `started` or `timestamp` is older than this are refused, as Relay's
     /// `max_session_secs_in_past` does: a period such as `5d`, `36h` or `90m`. Default `5d`.
-    #[serde(deserialize_with = "period_secs")]
+    #[serde(deserialize_with = "seconds::whole")]
     pub max_session_age: i64,
     /// Hourly session rollups older than this are deleted by the hourly health job. Default
     /// `90d` (the longest period Sentry's release pages ask for).
-    #[serde(deserialize_with = "period_secs")]
+    #[serde(deserialize_with = "seconds::whole")]
     pub retention: i64,
 }
 
@@ -748,30 +748,6 @@ impl fmt::Debug for MetricsConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
-}
-
-/// A period (`5d`, `24h`, `30m`, `2w`, or seconds) as seconds, at least one.
-fn period_secs<'de, D>(deserializer: D) -> Result<i64, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let text = match serde_yaml::Value::deserialize(deserializer)? {
-        serde_yaml::Value::String(s) => s,
-        serde_yaml::Value::Number(n) => n.to_string(),
-        other => {
-            return Err(de::Error::custom(format!(
-                "expected a period such as 5d or 24h, got {other:?}"
-            )));
-        }
-    };
-    crate::model::health::parse_period(&text)
-        .map(|d| d.num_seconds())
-        .filter(|s| *s > 0)
-        .ok_or_else(|| {
-            de::Error::custom(format!(
-                "{text:?} is not a period; write a number and a unit: 5d, 24h, 30m or 2w"
-            ))
-        })
 }
 
 fn default_schedules() -> Vec<ScheduleConfig> {
@@ -1930,7 +1906,8 @@ fn crontab_day(text: &str) -> Result<usize, String> {
 
 /// Sizes in the configuration: a number of bytes, or a string `"<n> <unit>"` with unit `B`,
 /// `KiB`, `MiB`, `GiB` or `TiB` (case-insensitive, 1024-based).
-/// Timeouts: a whole number of seconds, or a string such as `"500ms"`, `"30s"`, `"2m"`, `"1h"`.
+/// Timeouts and periods: a whole number of seconds, or a string such as `"500ms"`, `"30s"`,
+/// `"2m"`, `"1h"`, `"5d"`, `"2w"`.
 mod seconds {
     use super::*;
 
@@ -1940,13 +1917,16 @@ mod seconds {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (number, unit) = text.split_at(digits_end);
-        let help = || format!("{text:?} is not a duration; write seconds or e.g. \"30s\", \"2m\"");
+        let help =
+            || format!("{text:?} is not a duration; write seconds or e.g. \"30s\", \"2m\", \"5d\"");
         let number: u64 = number.parse().map_err(|_| help())?;
         let millis = match unit.trim() {
             "ms" => Some(number),
             "" | "s" => number.checked_mul(1000),
             "m" => number.checked_mul(60_000),
             "h" => number.checked_mul(3_600_000),
+            "d" => number.checked_mul(86_400_000),
+            "w" => number.checked_mul(604_800_000),
             _ => return Err(help()),
         };
         let millis = millis.ok_or_else(|| format!("{text:?} is too long"))?;
@@ -1984,6 +1964,15 @@ mod seconds {
         deserializer: D,
     ) -> Result<Duration, D::Error> {
         deserializer.deserialize_any(SecondsVisitor)
+    }
+
+    /// A duration as whole seconds, at least one (health's periods).
+    pub(super) fn whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        let d = duration(deserializer)?;
+        match i64::try_from(d.as_secs()) {
+            Ok(secs) if secs >= 1 => Ok(secs),
+            _ => Err(de::Error::custom("must be at least 1s")),
+        }
     }
 }
 
@@ -2069,7 +2058,7 @@ mod tests {
         assert_eq!(config.health.retention, 36 * 3600);
         assert_eq!(Config::default().health, HealthConfig::default());
         let err = Config::parse("health:\n  retention: soon\n", "c.yaml", &no_env).unwrap_err();
-        assert!(err.to_string().contains("is not a period"), "{err}");
+        assert!(err.to_string().contains("is not a duration"), "{err}");
     }
 
     fn no_env(_: &str) -> Option<String> {
