@@ -4,30 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
-
-use common::sentry_cli::{require_sentry_cli_2, sentry_cli_command};
-use common::{Daemon, stderr, stdout};
-
-fn run(bin: &Path, d: &Daemon, args: &[&str]) -> Output {
-    sentry_cli_command(bin, &d.url, &d.token)
-        .args(args)
-        .output()
-        .expect("run sentry-cli")
-}
-
-fn ok(bin: &Path, d: &Daemon, args: &[&str]) -> String {
-    let out = run(bin, d, args);
-    assert!(
-        out.status.success(),
-        "sentry-cli {args:?} failed:\n{}\n{}\n--- daemon log ---\n{}",
-        stdout(&out),
-        stderr(&out),
-        d.log()
-    );
-    stdout(&out)
-}
+use common::sentry_cli::{ok_against as ok, require_sentry_cli_2, run_against as run};
+use common::{Daemon, stderr};
 
 /// The names of a release's stored files, sorted.
 fn stored(d: &Daemon, version: &str) -> Vec<String> {

@@ -6,31 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use common::events::{Dsn, dsn, error_event, send_and_find};
-use common::sentry_cli::{require_sentry_cli, require_sentry_cli_2, sentry_cli_command};
-use common::{Daemon, stderr, stdout};
+use common::sentry_cli::{
+    ok_against as ok, require_sentry_cli, require_sentry_cli_2, run_against as run,
+};
+use common::{Daemon, stderr};
 use serde_json::{Value, json};
-
-fn run(bin: &Path, d: &Daemon, args: &[&str]) -> Output {
-    sentry_cli_command(bin, &d.url, &d.token)
-        .args(args)
-        .output()
-        .expect("run sentry-cli")
-}
-
-fn ok(bin: &Path, d: &Daemon, args: &[&str]) -> String {
-    let out = run(bin, d, args);
-    assert!(
-        out.status.success(),
-        "sentry-cli {args:?} failed:\n{}\n{}\n--- daemon log ---\n{}",
-        stdout(&out),
-        stderr(&out),
-        d.log()
-    );
-    stdout(&out)
-}
 
 /// One issue per call: its own exception type and its own function.
 fn issue(d: &Daemon, dsn: &Dsn, name: &str) -> (String, String) {

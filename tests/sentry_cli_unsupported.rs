@@ -7,30 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use common::events::dsn;
-use common::sentry_cli::{require_sentry_cli, require_sentry_cli_2, sentry_cli_command};
+use common::sentry_cli::{
+    ok_against as ok, require_sentry_cli, require_sentry_cli_2, run_against as run,
+    sentry_cli_command,
+};
 use common::{Daemon, stderr, stdout};
-
-fn run(bin: &Path, d: &Daemon, args: &[&str]) -> Output {
-    sentry_cli_command(bin, &d.url, &d.token)
-        .args(args)
-        .output()
-        .expect("run sentry-cli")
-}
-
-fn ok(bin: &Path, d: &Daemon, args: &[&str]) -> String {
-    let out = run(bin, d, args);
-    assert!(
-        out.status.success(),
-        "sentry-cli {args:?} failed:\n{}\n{}\n--- daemon log ---\n{}",
-        stdout(&out),
-        stderr(&out),
-        d.log()
-    );
-    stdout(&out)
-}
 
 /// Runs a command that must fail with shiplog's reason.
 fn refused(bin: &Path, d: &Daemon, args: &[&str], reason: &str) {

@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// Environment variable naming the sentry-cli binary (set by `scripts/test`).
@@ -189,6 +189,30 @@ pub fn sentry_cli_command(bin: &Path, url: &str, token: &str) -> Command {
         .env("no_proxy", LOOPBACK)
         .current_dir(home);
     cmd
+}
+
+/// Runs sentry-cli `bin` with `args` against the daemon `d` (its URL and token).
+#[allow(dead_code)]
+pub fn run_against(bin: &Path, d: &super::Daemon, args: &[&str]) -> Output {
+    sentry_cli_command(bin, &d.url, &d.token)
+        .args(args)
+        .output()
+        .expect("run sentry-cli")
+}
+
+/// Like [`run_against`], failing the test with both outputs and the daemon's log unless the
+/// command succeeds; its stdout.
+#[allow(dead_code)]
+pub fn ok_against(bin: &Path, d: &super::Daemon, args: &[&str]) -> String {
+    let out = run_against(bin, d, args);
+    assert!(
+        out.status.success(),
+        "sentry-cli {args:?} failed:\n{}\n{}\n--- daemon log ---\n{}",
+        super::stdout(&out),
+        super::stderr(&out),
+        d.log()
+    );
+    super::stdout(&out)
 }
 
 /// Proxy variables (compared case-insensitively) that curl inside sentry-cli would honour.
