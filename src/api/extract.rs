@@ -67,6 +67,19 @@ impl QueryPairs {
             .map(|(_, v)| v.as_str())
             .collect()
     }
+
+    /// The `project` parameters as ids or slugs; `-1` (all projects) and empty ones dropped.
+    pub fn projects(&self) -> Vec<crate::core::org::ProjectRef> {
+        use crate::core::org::ProjectRef;
+        self.all("project")
+            .into_iter()
+            .filter(|p| !p.is_empty() && *p != "-1")
+            .map(|p| match p.parse::<i64>() {
+                Ok(id) => ProjectRef::Id(id),
+                Err(_) => ProjectRef::Slug(p.to_string()),
+            })
+            .collect()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {

@@ -13,20 +13,8 @@ use super::error::ApiError;
 use super::extract::QueryPairs;
 use crate::core::CoreError;
 use crate::core::health::{self, HealthData, HealthRequest, sessions::SessionsRequest};
-use crate::core::org::{ProjectRef, resolve_projects};
+use crate::core::org::resolve_projects;
 use crate::model::health::{parse_period, stats_period};
-
-/// The `project` parameters: ids or slugs; `-1` (all projects) and empty ones are dropped.
-pub fn project_refs(q: &QueryPairs) -> Vec<ProjectRef> {
-    q.all("project")
-        .into_iter()
-        .filter(|p| !p.is_empty() && *p != "-1")
-        .map(|p| match p.parse::<i64>() {
-            Ok(id) => ProjectRef::Id(id),
-            Err(_) => ProjectRef::Slug(p.to_string()),
-        })
-        .collect()
-}
 
 /// The `environment` parameters.
 pub fn environments(q: &QueryPairs) -> Vec<String> {
@@ -57,7 +45,7 @@ pub async fn sessions(
         environments: environments(&q),
         query: q.get("query").map(str::to_string),
     };
-    let projects = project_refs(&q);
+    let projects = q.projects();
     let body = state
         .store
         .read(move |conn| {

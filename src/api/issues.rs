@@ -19,7 +19,6 @@ use super::error::ApiError;
 use super::extract::{JsonBody, QueryPairs};
 use crate::core::CoreError;
 use crate::core::issue::{self, IssueView, ListRequest, StatusChange};
-use crate::core::org::ProjectRef;
 use crate::core::release::Page;
 use crate::model::event::Event;
 use crate::store::issues::{
@@ -99,17 +98,6 @@ pub fn issue_json(view: &IssueView, org: &Org, public_url: &str) -> Value {
     })
 }
 
-fn project_refs(q: &QueryPairs) -> Vec<ProjectRef> {
-    q.all("project")
-        .into_iter()
-        .filter(|p| !p.is_empty() && *p != "-1")
-        .map(|p| match p.parse::<i64>() {
-            Ok(id) => ProjectRef::Id(id),
-            Err(_) => ProjectRef::Slug(p.to_string()),
-        })
-        .collect()
-}
-
 /// The list request of Sentry's issue index query string (`query`, `release`, `project`, `sort`,
 /// `limit`/`per_page`, `cursor`); `query` defaults to `is:unresolved` in [`issue::list`].
 pub(super) fn list_request(q: &QueryPairs) -> ListRequest {
@@ -119,7 +107,7 @@ pub(super) fn list_request(q: &QueryPairs) -> ListRequest {
         query = Some(format!("{base} release:\"{release}\""));
     }
     ListRequest {
-        projects: project_refs(q),
+        projects: q.projects(),
         query,
         sort: q.get("sort").map(str::to_string),
         per_page: q.get("limit").or(q.get("per_page")).map(str::to_string),

@@ -151,7 +151,7 @@ async fn list_response(
     q: QueryPairs,
     path: String,
 ) -> Result<Response, ApiError> {
-    let mut projects = super::health::project_refs(&q);
+    let mut projects = q.projects();
     let project_scoped = project.is_some();
     if let Some(slug) = project {
         projects = vec![ProjectRef::Slug(slug)];
