@@ -209,6 +209,10 @@ pub struct Config {
     /// Who may read `GET /metrics`.
     #[serde(deserialize_with = "null_as_default")]
     pub metrics: MetricsConfig,
+    /// Webhooks and chat messages on deploys, releases and issues (`crate::notify::config`).
+    /// Default: none, nothing is sent.
+    #[serde(deserialize_with = "null_as_default")]
+    pub notifications: crate::notify::config::NotificationsConfig,
     /// Where the values came from, for error messages. Not a configuration key.
     #[serde(skip)]
     pub provenance: Provenance,
@@ -228,6 +232,7 @@ impl Default for Config {
             schedules: default_schedules(),
             limits: LimitsConfig::default(),
             metrics: MetricsConfig::default(),
+            notifications: Default::default(),
             provenance: Provenance::builtin(),
         }
     }
@@ -1132,6 +1137,9 @@ impl Config {
         self.validate_artifacts_and_limits()?;
         self.validate_github()?;
         self.validate_schedules()?;
+        self.notifications
+            .validate()
+            .map_err(|(key, message)| self.invalid(key, message))?;
         Ok(())
     }
 
@@ -2444,7 +2452,7 @@ mod tests {
     fn unknown_keys_are_errors_with_a_location() {
         assert_eq!(
             error("listen: 127.0.0.1:1\nlistn: 127.0.0.1:2\n"),
-            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics` at line 2 column 1"
+            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics`, `notifications` at line 2 column 1"
         );
         assert_eq!(
             error("projects:\n  - slug: web\n    nmae: Web\n"),

@@ -12,6 +12,7 @@ pub mod commit;
 pub mod deploy;
 pub mod issue;
 pub mod notes;
+pub mod notify;
 pub mod org;
 pub mod project_issues;
 pub mod release;

@@ -23,6 +23,7 @@ pub mod github;
 pub mod grouping;
 pub mod inbox;
 pub mod issues;
+pub mod notifications;
 pub mod orgs;
 pub mod refs;
 pub mod releases;
@@ -89,6 +90,7 @@ fn migration_list() -> Vec<M<'static>> {
             "migrations/0011_pending_bundles_and_project_events.sql"
         )),
         M::up(include_str!("migrations/0015_grouping.sql")),
+        M::up(include_str!("migrations/0016_notifications.sql")),
     ]
 }
 

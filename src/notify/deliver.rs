@@ -1,0 +1,283 @@
+//! The delivery task: polls the outbox for due deliveries, sends each on its own task and
+//! records the outcome (delivered, another attempt later, or failed).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+
+use super::{FIRST_RETRY, MAX_RETRY_WAIT, RETRY_FOR, Sender, render, slack, webhook};
+use crate::core::notify::Subject;
+use crate::model::time;
+use crate::store::notifications::{self as store, Delivery};
+use crate::store::{Store, StoreError, orgs};
+
+/// How often the outbox is polled for due deliveries.
+const POLL: Duration = Duration::from_secs(1);
+/// At most this many deliveries are picked up per poll.
+const BATCH: usize = 100;
+
+/// The wait before the attempt after `attempts` failed ones: [`FIRST_RETRY`], doubling, at
+/// most [`MAX_RETRY_WAIT`].
+pub fn backoff(attempts: i64) -> Duration {
+    let factor = 1u32 << attempts.clamp(0, 20);
+    FIRST_RETRY.saturating_mul(factor).min(MAX_RETRY_WAIT)
+}
+
+/// When to try again after a failure at `now`, or `None` when the retry window has passed.
+fn next_attempt(created: &str, attempts: i64, now: DateTime<Utc>) -> Option<String> {
+    let created = time::parse(created).unwrap_or(now);
+    let next = now + chrono::Duration::from_std(backoff(attempts)).ok()?;
+    let deadline = created + chrono::Duration::from_std(RETRY_FOR).ok()?;
+    (next <= deadline).then(|| time::format(next))
+}
+
+/// A transport error as one line, without the URL (a Slack URL is a secret).
+pub(super) fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut text = what.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{what}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+pub(super) fn check_status(status: reqwest::StatusCode) -> Result<(), String> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the receiver answered HTTP {}", status.as_u16()))
+    }
+}
+
+/// Sends what the outbox holds. Cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    store: Store,
+    senders: Arc<HashMap<String, Sender>>,
+    kinds: Arc<HashMap<String, String>>,
+    public_url: String,
+    client: reqwest::Client,
+}
+
+impl Notifier {
+    /// Records the config's targets in the store (so that changes enqueue deliveries for them)
+    /// and prepares to send to them.
+    pub async fn new(
+        store: Store,
+        config: &super::config::NotificationsConfig,
+        public_url: String,
+    ) -> Result<Notifier, StoreError> {
+        let targets = super::targets(config);
+        let rows: Vec<store::Target> = targets.iter().map(|(t, _)| t.clone()).collect();
+        store
+            .write(move |tx| store::replace_targets(tx, &rows))
+            .await?;
+        let kinds = targets
+            .iter()
+            .map(|(t, _)| (t.key.clone(), t.kind.clone()))
+            .collect();
+        let senders = targets.into_iter().map(|(t, s)| (t.key, s)).collect();
+        Ok(Notifier {
+            store,
+            senders: Arc::new(senders),
+            kinds: Arc::new(kinds),
+            public_url,
+            client: super::http_client(),
+        })
+    }
+
+    /// Runs the delivery loop until `stopping` turns true, then waits for the sends under way.
+    pub fn spawn(
+        self,
+        mut stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut sending: JoinSet<i64> = JoinSet::new();
+            let mut busy: HashSet<i64> = HashSet::new();
+            while !*stopping.borrow() {
+                while let Some(done) = sending.try_join_next() {
+                    if let Ok(id) = done {
+                        busy.remove(&id);
+                    }
+                }
+                let now = crate::core::now();
+                match self.store.read(move |c| store::due(c, &now, BATCH)).await {
+                    Ok(due) => {
+                        for d in due {
+                            if busy.insert(d.id) {
+                                let this = self.clone();
+                                sending.spawn(async move {
+                                    let id = d.id;
+                                    this.deliver(d).await;
+                                    id
+                                });
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the notification outbox"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stopping.changed() => {}
+                }
+            }
+            while sending.join_next().await.is_some() {}
+        })
+    }
+
+    /// One attempt at one delivery, its outcome written back to the outbox.
+    async fn deliver(&self, d: Delivery) {
+        let outcome = self.attempt(&d).await;
+        let now = Utc::now();
+        let now_text = time::format(now);
+        let id = d.id;
+        let written = match &outcome {
+            Ok(()) => {
+                tracing::info!(delivery = id, target = %d.target, event = %d.event_type, "notification delivered");
+                self.store
+                    .write(move |tx| store::delivered(tx, id, &now_text))
+                    .await
+            }
+            Err(error) => {
+                let next = next_attempt(&d.created, d.attempts, now);
+                tracing::warn!(
+                    delivery = id, target = %d.target, event = %d.event_type, %error,
+                    retry_at = next.as_deref().unwrap_or("never"),
+                    "notification not delivered"
+                );
+                let error = error.clone();
+                self.store
+                    .write(move |tx| {
+                        store::attempt_failed(tx, id, &error, next.as_deref(), &now_text)
+                    })
+                    .await
+            }
+        };
+        if let Err(e) = written {
+            tracing::warn!(delivery = id, error = %e, "cannot record a notification's outcome");
+        }
+    }
+
+    async fn attempt(&self, d: &Delivery) -> Result<(), String> {
+        let sender = self
+            .senders
+            .get(&d.target)
+            .ok_or("the target is no longer in the config")?;
+        let subject: Subject =
+            serde_json::from_str(&d.subject).map_err(|e| format!("unreadable subject: {e}"))?;
+        let (org_id, public_url) = (d.org_id, self.public_url.clone());
+        let rendered = self
+            .store
+            .read(move |c| {
+                let Some(org) = orgs::org_by_id(c, org_id)? else {
+                    return Ok(None);
+                };
+                let data = render::data(c, &org, &subject, &public_url)?;
+                Ok::<_, crate::core::CoreError>(data.map(|data| (org.slug, data)))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (org, data) = rendered.ok_or("what the event was about has been deleted")?;
+        let event = Event {
+            id: format!("shiplog_{}", d.id),
+            event_type: d.event_type.clone(),
+            timestamp: d.created.clone(),
+            data,
+            org,
+        };
+        self.send(sender, &event).await
+    }
+
+    async fn send(&self, sender: &Sender, event: &Event) -> Result<(), String> {
+        match sender {
+            Sender::Webhook { url, key } => {
+                let body = serde_json::json!({
+                    "type": event.event_type,
+                    "timestamp": event.timestamp,
+                    "data": event.data,
+                });
+                webhook::send(
+                    &self.client,
+                    url,
+                    key,
+                    &event.id,
+                    body.to_string().into_bytes(),
+                )
+                .await
+            }
+            Sender::Slack { url } => {
+                let message =
+                    slack::message(&event.event_type, &event.data, &self.public_url, &event.org);
+                slack::send(&self.client, url, &message).await
+            }
+        }
+    }
+
+    /// Sends a `test` message to every target now (`shiplog notifications test`): the outcome
+    /// per target key and kind.
+    pub async fn send_test(&self) -> Vec<(String, String, Result<(), String>)> {
+        let mut out = Vec::new();
+        let mut keys: Vec<&String> = self.senders.keys().collect();
+        keys.sort();
+        for key in keys {
+            let event = Event {
+                id: format!("shiplog_test_{}", Utc::now().timestamp_millis()),
+                event_type: "test".into(),
+                timestamp: crate::core::now(),
+                data: serde_json::json!({ "message": "shiplog notifications test" }),
+                org: String::new(),
+            };
+            let outcome = match &self.senders[key] {
+                Sender::Slack { url } => {
+                    let message = serde_json::json!({ "text": "shiplog: test notification" });
+                    slack::send(&self.client, url, &message).await
+                }
+                sender => self.send(sender, &event).await,
+            };
+            out.push((key.clone(), self.kinds[key].clone(), outcome));
+        }
+        out
+    }
+}
+
+/// A message about to be sent.
+struct Event {
+    id: String,
+    event_type: String,
+    timestamp: String,
+    data: serde_json::Value,
+    org: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_seconds_up_to_an_hour() {
+        assert_eq!(backoff(0), Duration::from_secs(2));
+        assert_eq!(backoff(1), Duration::from_secs(4));
+        assert_eq!(backoff(5), Duration::from_secs(64));
+        assert_eq!(backoff(30), MAX_RETRY_WAIT);
+    }
+
+    #[test]
+    fn retries_stop_after_a_day() {
+        let created = time::parse("2026-01-01T00:00:00Z").unwrap();
+        let text = time::format(created);
+        assert!(next_attempt(&text, 0, created).is_some());
+        let late = created + chrono::Duration::hours(24);
+        assert_eq!(next_attempt(&text, 12, late), None);
+    }
+}
