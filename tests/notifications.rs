@@ -240,6 +240,22 @@ fn signed_webhooks_and_slack_messages_are_sent_filtered_by_event_and_environment
         "{text}"
     );
 
+    // `notifications test` sends a signed test message to each target, outside the outbox.
+    let out = d.shiplog(&["notifications", "test"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let printed = common::stdout(&out);
+    assert!(
+        printed.contains("ok      webhook") && printed.contains("ok      slack"),
+        "{printed}"
+    );
+    assert!(!printed.contains("s3cr3t"), "{printed}");
+    let tests = receiver.wait_for("/hook", 3, Duration::from_secs(10));
+    let test_msg = tests
+        .iter()
+        .find(|h| h.json()["type"] == "test")
+        .expect("test message");
+    test_msg.verify();
+
     // Secrets never reach the log or the database.
     let log = d.log();
     assert!(!log.contains(KEY_B64) && !log.contains("s3cr3t"), "{log}");
@@ -277,6 +293,16 @@ fn a_deploy_while_the_receiver_is_down_is_delivered_once_after_a_restart() {
         .unwrap();
     assert_eq!(state, "pending");
     assert!(error.contains("connect"), "{error}");
+    // `notifications list` shows it waiting, with the reason.
+    let out = d.shiplog(&["notifications", "list", "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let list: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(list[0]["event"], "deploy.created");
+    assert_eq!(list[0]["state"], "pending");
+    assert!(
+        list[0]["lastError"].as_str().unwrap().contains("connect"),
+        "{list}"
+    );
 
     d.restart();
     let receiver = Receiver::start_on(port);
@@ -290,6 +316,12 @@ fn a_deploy_while_the_receiver_is_down_is_delivered_once_after_a_restart() {
     assert_eq!(
         d.count("SELECT count(*) FROM notification_deliveries WHERE state = 'delivered'"),
         1
+    );
+    let out = d.shiplog(&["notifications", "list"]);
+    let table = common::stdout(&out);
+    assert!(
+        table.contains("deploy.created") && table.contains("delivered"),
+        "{table}"
     );
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
+use super::config::NotificationsConfig;
 use super::{FIRST_RETRY, MAX_RETRY_WAIT, RETRY_FOR, Sender, render, slack, webhook};
 use crate::core::notify::Subject;
 use crate::model::time;
@@ -65,7 +66,6 @@ pub(super) fn check_status(status: reqwest::StatusCode) -> Result<(), String> {
 pub struct Notifier {
     store: Store,
     senders: Arc<HashMap<String, Sender>>,
-    kinds: Arc<HashMap<String, String>>,
     public_url: String,
     client: reqwest::Client,
 }
@@ -75,7 +75,7 @@ impl Notifier {
     /// and prepares to send to them.
     pub async fn new(
         store: Store,
-        config: &super::config::NotificationsConfig,
+        config: &NotificationsConfig,
         public_url: String,
     ) -> Result<Notifier, StoreError> {
         let targets = super::targets(config);
@@ -83,15 +83,10 @@ impl Notifier {
         store
             .write(move |tx| store::replace_targets(tx, &rows))
             .await?;
-        let kinds = targets
-            .iter()
-            .map(|(t, _)| (t.key.clone(), t.kind.clone()))
-            .collect();
         let senders = targets.into_iter().map(|(t, s)| (t.key, s)).collect();
         Ok(Notifier {
             store,
             senders: Arc::new(senders),
-            kinds: Arc::new(kinds),
             public_url,
             client: super::http_client(),
         })
@@ -196,59 +191,66 @@ impl Notifier {
             data,
             org,
         };
-        self.send(sender, &event).await
+        send(&self.client, &self.public_url, sender, &event).await
     }
+}
 
-    async fn send(&self, sender: &Sender, event: &Event) -> Result<(), String> {
-        match sender {
-            Sender::Webhook { url, key } => {
-                let body = serde_json::json!({
-                    "type": event.event_type,
-                    "timestamp": event.timestamp,
-                    "data": event.data,
-                });
-                webhook::send(
-                    &self.client,
-                    url,
-                    key,
-                    &event.id,
-                    body.to_string().into_bytes(),
-                )
-                .await
-            }
+/// Sends one message to one target.
+async fn send(
+    client: &reqwest::Client,
+    public_url: &str,
+    sender: &Sender,
+    event: &Event,
+) -> Result<(), String> {
+    match sender {
+        Sender::Webhook { url, key } => {
+            let body = serde_json::json!({
+                "type": event.event_type,
+                "timestamp": event.timestamp,
+                "data": event.data,
+            });
+            webhook::send(client, url, key, &event.id, body.to_string().into_bytes()).await
+        }
+        Sender::Slack { url } => {
+            let message = slack::message(&event.event_type, &event.data, public_url, &event.org);
+            slack::send(client, url, &message).await
+        }
+    }
+}
+
+/// Sends a `test` message to every target of the config now (`shiplog notifications test`),
+/// without the outbox: the outcome per target, labelled by kind and (redacted) URL.
+pub async fn send_test(config: &NotificationsConfig) -> Vec<(String, Result<(), String>)> {
+    let client = super::http_client();
+    let mut out = Vec::new();
+    for (target, sender) in super::targets(config) {
+        let label = match &sender {
+            Sender::Webhook { url, .. } => format!("webhook {url}"),
+            Sender::Slack { url } => format!("slack {}", super::config::redacted_url(url)),
+        };
+        let outcome = match &sender {
             Sender::Slack { url } => {
-                let message =
-                    slack::message(&event.event_type, &event.data, &self.public_url, &event.org);
-                slack::send(&self.client, url, &message).await
+                let message = serde_json::json!({ "text": "shiplog: test notification" });
+                slack::send(&client, url, &message).await
             }
-        }
+            Sender::Webhook { .. } => {
+                let event = Event {
+                    id: format!(
+                        "shiplog_test_{}_{}",
+                        target.key,
+                        Utc::now().timestamp_millis()
+                    ),
+                    event_type: "test".into(),
+                    timestamp: crate::core::now(),
+                    data: serde_json::json!({ "message": "shiplog notifications test" }),
+                    org: String::new(),
+                };
+                send(&client, "", &sender, &event).await
+            }
+        };
+        out.push((label, outcome));
     }
-
-    /// Sends a `test` message to every target now (`shiplog notifications test`): the outcome
-    /// per target key and kind.
-    pub async fn send_test(&self) -> Vec<(String, String, Result<(), String>)> {
-        let mut out = Vec::new();
-        let mut keys: Vec<&String> = self.senders.keys().collect();
-        keys.sort();
-        for key in keys {
-            let event = Event {
-                id: format!("shiplog_test_{}", Utc::now().timestamp_millis()),
-                event_type: "test".into(),
-                timestamp: crate::core::now(),
-                data: serde_json::json!({ "message": "shiplog notifications test" }),
-                org: String::new(),
-            };
-            let outcome = match &self.senders[key] {
-                Sender::Slack { url } => {
-                    let message = serde_json::json!({ "text": "shiplog: test notification" });
-                    slack::send(&self.client, url, &message).await
-                }
-                sender => self.send(sender, &event).await,
-            };
-            out.push((key.clone(), self.kinds[key].clone(), outcome));
-        }
-        out
-    }
+    out
 }
 
 /// A message about to be sent.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use deliver::{Notifier, backoff};
+pub use deliver::{Notifier, backoff, send_test};
 
 use crate::store::notifications::Target;
 use config::NotificationsConfig;
