@@ -1878,7 +1878,7 @@ fn crontab_day(text: &str) -> Result<usize, String> {
 /// Sizes in the configuration: a number of bytes, or a string `"<n> <unit>"` with unit `B`,
 /// `KiB`, `MiB`, `GiB` or `TiB` (case-insensitive, 1024-based).
 /// Timeouts: a whole number of seconds, or a string such as `"500ms"`, `"30s"`, `"2m"`, `"1h"`.
-mod seconds {
+pub(crate) mod seconds {
     use super::*;
 
     pub(super) fn parse(text: &str) -> Result<Duration, String> {
@@ -1927,7 +1927,7 @@ mod seconds {
         }
     }
 
-    pub(super) fn duration<'de, D: Deserializer<'de>>(
+    pub(crate) fn duration<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Duration, D::Error> {
         deserializer.deserialize_any(SecondsVisitor)

@@ -347,3 +347,192 @@ fn a_bad_notification_config_is_refused_at_start_with_the_key_named() {
     assert!(err.contains("notifications.webhooks[0].secret"), "{err}");
     assert!(!err.contains("dG9vc2hvcnQ"), "{err}");
 }
+
+// --- Email, through a real SMTP server (aiosmtpd) ---------------------------------------------
+
+/// An aiosmtpd server on loopback that saves each message (`N.eml`, recipients in `N.rcpt`),
+/// or refuses every message with 554 when `refuse` is set.
+const SMTP_SERVER: &str = r#"
+import os, sys, time
+from aiosmtpd.controller import Controller
+
+out, port, refuse = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "refuse"
+
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        if refuse:
+            return "554 5.7.1 refused by policy"
+        n = len([f for f in os.listdir(out) if f.endswith(".eml")])
+        with open(os.path.join(out, f"{n}.rcpt"), "w") as f:
+            f.write("\n".join(envelope.rcpt_tos))
+        with open(os.path.join(out, f"{n}.eml"), "wb") as f:
+            f.write(envelope.original_content)
+        return "250 OK"
+
+controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+controller.start()
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+/// The SMTP server process, killed on drop.
+struct Smtp {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Smtp {
+    fn start(python: &std::path::Path, refuse: bool) -> Smtp {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("smtp_server.py");
+        std::fs::write(&script, SMTP_SERVER).unwrap();
+        let mail = dir.path().join("mail");
+        std::fs::create_dir(&mail).unwrap();
+        let port = free_port();
+        let mut child = std::process::Command::new(python)
+            .arg(&script)
+            .arg(&mail)
+            .arg(port.to_string())
+            .arg(if refuse { "refuse" } else { "accept" })
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start aiosmtpd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "aiosmtpd did not start");
+        Smtp { child, dir, port }
+    }
+
+    /// (recipients, raw message) of each message received so far.
+    fn messages(&self) -> Vec<(Vec<String>, String)> {
+        let mail = self.dir.path().join("mail");
+        (0..)
+            .map_while(|n| {
+                let raw = std::fs::read_to_string(mail.join(format!("{n}.eml"))).ok()?;
+                let rcpt = std::fs::read_to_string(mail.join(format!("{n}.rcpt"))).ok()?;
+                Some((rcpt.lines().map(str::to_owned).collect(), raw))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn email_config(smtp_port: u16, extra: &str) -> String {
+    format!(
+        "organization: acme
+projects:
+  - slug: web
+    name: Web
+notifications:
+{extra}  email:
+    smtp_url: smtp://127.0.0.1:{smtp_port}
+    from: shiplog <shiplog@acme.test>
+    committer_domains: [acme.test]
+    to: [team@ops.test]
+"
+    )
+}
+
+fn commit(id: char, email: &str, message: &str, files: &[&str]) -> Value {
+    json!({
+        "id": id.to_string().repeat(40),
+        "repository": "acme/web",
+        "author_name": email.split('@').next().unwrap(),
+        "author_email": email,
+        "timestamp": "2026-01-02T12:00:00Z",
+        "message": message,
+        "patch_set": files.iter().map(|f| json!({"path": f, "type": "M"})).collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn a_deploy_mails_the_committers_in_the_domains_once() {
+    let Some(python) = common::sdks::require_python("deploy_email") else {
+        return;
+    };
+    let smtp = Smtp::start(&python, false);
+    let d = Daemon::start_with(&email_config(smtp.port, ""));
+    create_release(&d, "3.0.0");
+    let (status, body) = d.api(
+        "PUT",
+        "organizations/acme/releases/3.0.0/",
+        Some(json!({"commits": [
+            commit('a', "ann@acme.test", "fix: login <form>\n", &["src/login.js", "src/form.js"]),
+            commit('b', "bob@outside.example", "feat: search\n", &["src/search.js"]),
+        ]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    deploy(&d, "3.0.0", "production");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smtp.messages().is_empty() {
+        assert!(Instant::now() < deadline, "no mail arrived:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "sent once per deploy");
+    let (rcpt, raw) = &messages[0];
+    // The committer outside committer_domains is never mailed.
+    assert_eq!(
+        rcpt,
+        &vec!["ann@acme.test".to_string(), "team@ops.test".to_string()]
+    );
+    assert!(
+        raw.contains("Subject: Deployed version 3.0.0 to production"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("text/plain") && raw.contains("text/html"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("2 commits, 2 authors, 3 files changed"),
+        "{raw}"
+    );
+    assert!(raw.contains("acme/web"), "{raw}");
+    assert!(
+        raw.contains("fix: login") || raw.contains("login &lt;form&gt;"),
+        "{raw}"
+    );
+    assert!(!raw.contains("bob@outside.example>"), "{raw}");
+}
+
+#[test]
+fn an_smtp_server_that_refuses_is_retried_then_the_delivery_fails_visibly() {
+    let Some(python) = common::sdks::require_python("refused_email") else {
+        return;
+    };
+    let smtp = Smtp::start(&python, true);
+    let d = Daemon::start_with(&email_config(smtp.port, "  retry_for: 5s\n"));
+    create_release(&d, "4.0.0");
+    deploy(&d, "4.0.0", "production");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.count("SELECT count(*) FROM notification_deliveries WHERE state = 'failed'") == 0 {
+        assert!(Instant::now() < deadline, "never failed:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = d.shiplog(&["notifications", "list", "--failed", "--json"]);
+    let list: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert!(
+        list[0]["attempts"].as_i64().unwrap() >= 2,
+        "retried first: {list}"
+    );
+    assert!(
+        list[0]["lastError"].as_str().unwrap().contains("554"),
+        "{list}"
+    );
+    assert!(smtp.messages().is_empty());
+}

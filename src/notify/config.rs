@@ -3,6 +3,7 @@
 //! path is the secret, are shown by host only.
 
 use std::fmt;
+use std::time::Duration;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -11,13 +12,59 @@ use crate::core::notify::EVENT_TYPES;
 use crate::model::environment;
 
 /// Where notifications go.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotificationsConfig {
+    /// How long after the event a failed delivery is retried before it is marked failed, in
+    /// seconds or as `"30m"`, `"24h"`. Default 24 h.
+    #[serde(deserialize_with = "crate::config::seconds::duration")]
+    pub retry_for: Duration,
+    /// Deploy emails to the release's committers (in `committer_domains`) and `to`.
+    pub email: Option<EmailConfig>,
     /// Webhooks signed per the Standard Webhooks spec.
     pub webhooks: Vec<WebhookConfig>,
     /// Slack-compatible incoming webhooks.
     pub slack: Vec<SlackConfig>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            retry_for: super::RETRY_FOR,
+            email: None,
+            webhooks: Vec::new(),
+            slack: Vec::new(),
+        }
+    }
+}
+
+/// The SMTP server and addresses of deploy emails.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://` (plain), `smtp+starttls://` or `smtps://`, with `user:password@` if needed.
+    pub smtp_url: String,
+    /// The sender, e.g. `shiplog <shiplog@example.com>`.
+    pub from: String,
+    /// Only committers whose address is in one of these domains are mailed.
+    pub committer_domains: Vec<String>,
+    /// Fixed recipients of every email as well.
+    pub to: Vec<String>,
+}
+
+impl fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let server = self
+            .smtp_url
+            .rsplit_once('@')
+            .map_or(self.smtp_url.as_str(), |(_, host)| host);
+        f.debug_struct("EmailConfig")
+            .field("smtp_url", &format!("<redacted>@{server}"))
+            .field("from", &self.from)
+            .field("committer_domains", &self.committer_domains)
+            .field("to", &self.to)
+            .finish()
+    }
 }
 
 /// One signed webhook.
@@ -124,6 +171,17 @@ fn check_filters(
 impl NotificationsConfig {
     /// The first problem as (key path, message); the key path starts with `notifications.`.
     pub fn validate(&self) -> Result<(), (String, String)> {
+        if let Some(email) = &self.email {
+            super::email::Mailer::from_config(email)?;
+            for (i, d) in email.committer_domains.iter().enumerate() {
+                if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
+                    return Err((
+                        format!("notifications.email.committer_domains[{i}]"),
+                        format!("{d:?} is not a domain; write e.g. example.com"),
+                    ));
+                }
+            }
+        }
         for (i, w) in self.webhooks.iter().enumerate() {
             let at = format!("notifications.webhooks[{i}]");
             check_url(&w.url).map_err(|m| (format!("{at}.url"), m))?;
@@ -158,6 +216,11 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let c = NotificationsConfig {
+            email: Some(EmailConfig {
+                smtp_url: "smtps://user:pa55word@mail.example.com".into(),
+                from: "shiplog@example.com".into(),
+                ..Default::default()
+            }),
             webhooks: vec![WebhookConfig {
                 url: "https://hooks.example.com/x".into(),
                 secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0".into(),
@@ -167,11 +230,14 @@ mod tests {
                 webhook_url: "https://hooks.slack.com/services/T0/B0/tok3n".into(),
                 ..Default::default()
             }],
+            ..Default::default()
         };
         let text = format!("{c:?}");
         assert!(!text.contains("whsec_"), "{text}");
         assert!(!text.contains("tok3n"), "{text}");
         assert!(text.contains("hooks.slack.com"), "{text}");
+        assert!(!text.contains("pa55word"), "{text}");
+        assert!(text.contains("mail.example.com"), "{text}");
     }
 
     #[test]

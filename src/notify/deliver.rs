@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
 use super::config::NotificationsConfig;
-use super::{FIRST_RETRY, MAX_RETRY_WAIT, RETRY_FOR, Sender, render, slack, webhook};
+use super::{FIRST_RETRY, MAX_RETRY_WAIT, Sender, email, render, slack, webhook};
 use crate::core::notify::Subject;
 use crate::model::time;
 use crate::store::notifications::{self as store, Delivery};
@@ -28,10 +28,15 @@ pub fn backoff(attempts: i64) -> Duration {
 }
 
 /// When to try again after a failure at `now`, or `None` when the retry window has passed.
-fn next_attempt(created: &str, attempts: i64, now: DateTime<Utc>) -> Option<String> {
+fn next_attempt(
+    created: &str,
+    attempts: i64,
+    now: DateTime<Utc>,
+    retry_for: Duration,
+) -> Option<String> {
     let created = time::parse(created).unwrap_or(now);
     let next = now + chrono::Duration::from_std(backoff(attempts)).ok()?;
-    let deadline = created + chrono::Duration::from_std(RETRY_FOR).ok()?;
+    let deadline = created + chrono::Duration::from_std(retry_for).ok()?;
     (next <= deadline).then(|| time::format(next))
 }
 
@@ -68,6 +73,7 @@ pub struct Notifier {
     senders: Arc<HashMap<String, Sender>>,
     public_url: String,
     client: reqwest::Client,
+    retry_for: Duration,
 }
 
 impl Notifier {
@@ -89,7 +95,59 @@ impl Notifier {
             senders: Arc::new(senders),
             public_url,
             client: super::http_client(),
+            retry_for: config.retry_for,
         })
+    }
+
+    /// The deploy email: it waits (as a failed attempt, retried) while the release's commits
+    /// are pending, so that it lists them.
+    async fn deploy_email(
+        &self,
+        mailer: &email::Mailer,
+        d: &Delivery,
+        subject: Subject,
+    ) -> Result<(), String> {
+        let Subject::Deploy {
+            release_id,
+            deploy_id,
+        } = subject
+        else {
+            return Err(format!("no email is sent for {}", d.event_type));
+        };
+        let org_id = d.org_id;
+        let public_url = self.public_url.clone();
+        let read = self
+            .store
+            .read(move |c| {
+                let org = orgs::org_by_id(c, org_id)?;
+                let release = crate::store::releases::by_id(c, release_id)?;
+                let deploy = crate::store::deploys::by_id(c, deploy_id)?;
+                let (Some(org), Some(release), Some(deploy)) = (org, release, deploy) else {
+                    return Ok(None);
+                };
+                let pending = serde_json::from_str::<serde_json::Value>(&release.data)
+                    .ok()
+                    .and_then(|v| v["commitsPending"].as_bool())
+                    .unwrap_or(false);
+                let notes = crate::core::notes::notes(c, &org, &release.version)?;
+                let files = store::release_files_changed(c, release.id)?;
+                let url = slack::release_url(&public_url, &org.slug, &release.version);
+                Ok::<_, crate::core::CoreError>(Some((
+                    pending,
+                    notes,
+                    files,
+                    url,
+                    deploy.environment,
+                )))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (pending, notes, files, url, environment) =
+            read.ok_or("what the event was about has been deleted")?;
+        if pending {
+            return Err("waiting for the release's commits (commits pending)".into());
+        }
+        mailer.send_deploy(&environment, &notes, files, &url).await
     }
 
     /// Runs the delivery loop until `stopping` turns true, then waits for the sends under way.
@@ -145,7 +203,7 @@ impl Notifier {
                     .await
             }
             Err(error) => {
-                let next = next_attempt(&d.created, d.attempts, now);
+                let next = next_attempt(&d.created, d.attempts, now, self.retry_for);
                 tracing::warn!(
                     delivery = id, target = %d.target, event = %d.event_type, %error,
                     retry_at = next.as_deref().unwrap_or("never"),
@@ -171,6 +229,9 @@ impl Notifier {
             .ok_or("the target is no longer in the config")?;
         let subject: Subject =
             serde_json::from_str(&d.subject).map_err(|e| format!("unreadable subject: {e}"))?;
+        if let Sender::Email(mailer) = sender {
+            return self.deploy_email(mailer, d, subject).await;
+        }
         let (org_id, public_url) = (d.org_id, self.public_url.clone());
         let rendered = self
             .store
@@ -215,6 +276,7 @@ async fn send(
             let message = slack::message(&event.event_type, &event.data, public_url, &event.org);
             slack::send(client, url, &message).await
         }
+        Sender::Email(mailer) => mailer.send_test().await,
     }
 }
 
@@ -227,12 +289,14 @@ pub async fn send_test(config: &NotificationsConfig) -> Vec<(String, Result<(), 
         let label = match &sender {
             Sender::Webhook { url, .. } => format!("webhook {url}"),
             Sender::Slack { url } => format!("slack {}", super::config::redacted_url(url)),
+            Sender::Email(_) => "email".to_owned(),
         };
         let outcome = match &sender {
             Sender::Slack { url } => {
                 let message = serde_json::json!({ "text": "shiplog: test notification" });
                 slack::send(&client, url, &message).await
             }
+            Sender::Email(mailer) => mailer.send_test().await,
             Sender::Webhook { .. } => {
                 let event = Event {
                     id: format!(
@@ -265,6 +329,7 @@ struct Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::RETRY_FOR;
 
     #[test]
     fn backoff_doubles_from_seconds_up_to_an_hour() {
@@ -278,8 +343,10 @@ mod tests {
     fn retries_stop_after_a_day() {
         let created = time::parse("2026-01-01T00:00:00Z").unwrap();
         let text = time::format(created);
-        assert!(next_attempt(&text, 0, created).is_some());
+        assert!(next_attempt(&text, 0, created, RETRY_FOR).is_some());
         let late = created + chrono::Duration::hours(24);
-        assert_eq!(next_attempt(&text, 12, late), None);
+        assert_eq!(next_attempt(&text, 12, late, RETRY_FOR), None);
+        let soon = created + chrono::Duration::seconds(3);
+        assert_eq!(next_attempt(&text, 1, soon, Duration::from_secs(5)), None);
     }
 }

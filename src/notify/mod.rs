@@ -9,6 +9,7 @@
 
 pub mod config;
 mod deliver;
+pub mod email;
 mod render;
 pub mod slack;
 pub mod webhook;
@@ -26,7 +27,8 @@ use config::NotificationsConfig;
 pub const FIRST_RETRY: Duration = Duration::from_secs(2);
 /// The longest wait between two attempts.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(3600);
-/// How long after the event a delivery is still retried.
+/// How long after the event a delivery is still retried, unless `notifications.retry_for`
+/// says otherwise.
 pub const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// A configured target, with what is needed to send to it.
@@ -34,6 +36,7 @@ pub const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
 pub enum Sender {
     Webhook { url: String, key: Vec<u8> },
     Slack { url: String },
+    Email(Box<email::Mailer>),
 }
 
 /// The targets the config names: (outbox row, sender). The key is the kind and a hash of the
@@ -61,6 +64,20 @@ pub fn targets(config: &NotificationsConfig) -> Vec<(Target, Sender)> {
                 url: w.url.clone(),
                 key: signing,
             },
+        ));
+    }
+    // Validated at start; a bad address never gets here.
+    if let Some(c) = &config.email
+        && let Ok(mailer) = email::Mailer::from_config(c)
+    {
+        out.push((
+            Target {
+                key: key("email", &format!("{} {}", c.smtp_url, c.from)),
+                kind: "email".into(),
+                events: vec![crate::core::notify::DEPLOY_CREATED.into()],
+                environments: Vec::new(),
+            },
+            Sender::Email(Box::new(mailer)),
         ));
     }
     for s in &config.slack {

@@ -176,3 +176,13 @@ pub fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
         )?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
+
+/// How many distinct files the release's commits changed (the deploy email's "files changed").
+pub fn release_files_changed(conn: &Connection, release_id: i64) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(DISTINCT f.filename) FROM release_commits rc
+             JOIN commit_file_changes f ON f.commit_id = rc.commit_id WHERE rc.release_id = ?1",
+        )?
+        .query_row([release_id], |r| r.get(0))?)
+}
