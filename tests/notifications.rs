@@ -506,6 +506,38 @@ fn a_deploy_mails_the_committers_in_the_domains_once() {
         "{raw}"
     );
     assert!(!raw.contains("bob@outside.example>"), "{raw}");
+
+    // A new issue in the release → its committers (in the domains) and `to`; the regression
+    // that follows in the same release mails nobody again.
+    let dsn = common::events::dsn(&d, "web");
+    let event = common::events::error_event("TypeError", "x is undefined", Some("3.0.0"));
+    let issue = common::events::send_and_find(&d, &dsn, &event);
+    let short_id = issue["shortId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smtp.messages().len() < 2 {
+        assert!(Instant::now() < deadline, "no issue mail:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (rcpt, raw) = &smtp.messages()[1];
+    assert_eq!(
+        rcpt,
+        &vec!["ann@acme.test".to_string(), "team@ops.test".to_string()]
+    );
+    assert!(
+        raw.contains(&format!("Subject: New issue in 3.0.0: {short_id}")),
+        "{raw}"
+    );
+    let (status, body) = d.api(
+        "PUT",
+        &format!("organizations/acme/issues/{short_id}/"),
+        Some(json!({"status": "resolved"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let event = common::events::error_event("TypeError", "x is undefined", Some("3.0.0"));
+    let again = common::events::send_and_find(&d, &dsn, &event);
+    assert_eq!(again["status"], "unresolved", "regressed: {again}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(smtp.messages().len(), 2, "once per issue and release");
 }
 
 #[test]

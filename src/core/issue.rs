@@ -269,7 +269,10 @@ pub fn ingest_event(
         None
     };
     if let Some(kind) = kind {
-        let subject = super::notify::Subject::Issue { issue_id };
+        let subject = super::notify::Subject::Issue {
+            issue_id,
+            release_id: release.as_ref().map(|r| r.id),
+        };
         super::notify::enqueue(tx, org.id, kind, environment, subject, &received_text)?;
     }
     let issue = store::by_id(tx, org.id, issue_id)?
@@ -878,7 +881,10 @@ pub fn update_status(
     }
     let updated = refreshed(tx, org, issue)?;
     if issue.status != STATUS_RESOLVED && updated.status == STATUS_RESOLVED {
-        let subject = super::notify::Subject::Issue { issue_id: issue.id };
+        let subject = super::notify::Subject::Issue {
+            issue_id: issue.id,
+            release_id: None,
+        };
         super::notify::enqueue(
             tx,
             org.id,

@@ -30,9 +30,19 @@ pub const ISSUE_REGRESSED: &str = "issue.regressed";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
-    Release { release_id: i64 },
-    Deploy { release_id: i64, deploy_id: i64 },
-    Issue { issue_id: i64 },
+    Release {
+        release_id: i64,
+    },
+    Deploy {
+        release_id: i64,
+        deploy_id: i64,
+    },
+    /// `release_id`: the release the issue was first seen or regressed in.
+    Issue {
+        issue_id: i64,
+        #[serde(default)]
+        release_id: Option<i64>,
+    },
 }
 
 /// Whether a target that wants `events` and `environments` (empty: all) takes this event.
@@ -62,6 +72,19 @@ pub fn enqueue(
     }
     let subject = serde_json::to_string(&subject).unwrap_or_default();
     for target in targets.iter().filter(|t| wants(t, event_type, environment)) {
+        // A committer hears of an issue at most once per release: a new issue or a
+        // regression, not both, and not every time it regresses again in the same release.
+        if target.kind == "email"
+            && matches!(event_type, ISSUE_CREATED | ISSUE_REGRESSED)
+            && store::exists(
+                conn,
+                &target.key,
+                &subject,
+                &[ISSUE_CREATED, ISSUE_REGRESSED],
+            )?
+        {
+            continue;
+        }
         store::insert(
             conn,
             &NewDelivery {

@@ -107,12 +107,18 @@ impl Notifier {
         d: &Delivery,
         subject: Subject,
     ) -> Result<(), String> {
-        let Subject::Deploy {
-            release_id,
-            deploy_id,
-        } = subject
-        else {
-            return Err(format!("no email is sent for {}", d.event_type));
+        let (release_id, deploy_id) = match subject {
+            Subject::Deploy {
+                release_id,
+                deploy_id,
+            } => (release_id, deploy_id),
+            Subject::Issue {
+                issue_id,
+                release_id,
+            } => return self.issue_email(mailer, d, issue_id, release_id).await,
+            Subject::Release { .. } => {
+                return Err(format!("no email is sent for {}", d.event_type));
+            }
         };
         let org_id = d.org_id;
         let public_url = self.public_url.clone();
@@ -148,6 +154,59 @@ impl Notifier {
             return Err("waiting for the release's commits (commits pending)".into());
         }
         mailer.send_deploy(&environment, &notes, files, &url).await
+    }
+
+    /// A new issue or a regression, to the committers of the release it appeared in.
+    async fn issue_email(
+        &self,
+        mailer: &email::Mailer,
+        d: &Delivery,
+        issue_id: i64,
+        release_id: Option<i64>,
+    ) -> Result<(), String> {
+        let (org_id, public_url) = (d.org_id, self.public_url.clone());
+        let read = self
+            .store
+            .read(move |c| {
+                let Some(org) = orgs::org_by_id(c, org_id)? else {
+                    return Ok(None);
+                };
+                let subject = Subject::Issue {
+                    issue_id,
+                    release_id,
+                };
+                let Some(data) = render::data(c, &org, &subject, &public_url)? else {
+                    return Ok(None);
+                };
+                let release = match release_id {
+                    Some(id) => crate::store::releases::by_id(c, id)?,
+                    None => None,
+                };
+                let committers = match &release {
+                    Some(r) => crate::store::issues::release_authors(
+                        c,
+                        r.id,
+                        crate::core::notes::MAX_LISTED,
+                    )?
+                    .into_iter()
+                    .map(|(email, _, _)| email)
+                    .collect(),
+                    None => Vec::new(),
+                };
+                Ok::<_, crate::core::CoreError>(Some((
+                    data,
+                    release.map(|r| r.version),
+                    committers,
+                )))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (data, version, committers) =
+            read.ok_or("what the event was about has been deleted")?;
+        let regression = d.event_type == crate::core::notify::ISSUE_REGRESSED;
+        mailer
+            .send_issue(regression, version.as_deref(), &data["issue"], &committers)
+            .await
     }
 
     /// Runs the delivery loop until `stopping` turns true, then waits for the sends under way.

@@ -1,8 +1,10 @@
-//! Deploy emails through SMTP (`lettre`, rustls), as Sentry's: subject `Deployed version
+//! Emails through SMTP (`lettre`, rustls). Deploy emails as Sentry's: subject `Deployed version
 //! {version} to {environment}`, a text and an HTML part with the numbers of commits, authors
 //! and files changed, the commits per repository and the issues the release fixes. Sent to the
 //! release's committers whose address is in `committer_domains` (never anyone else from git
-//! history) and to the fixed `to` list.
+//! history) and to the fixed `to` list. A new issue or a regression goes, by the same rule, to
+//! the committers of the release it appeared in (`core::notify` writes it once per issue and
+//! release).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -107,6 +109,47 @@ impl Mailer {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(format!("Deployed version {version} to {environment}"));
+        for m in to {
+            builder = builder.to(m);
+        }
+        let message = builder
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| format!("cannot build the email: {e}"))?;
+        self.send(message).await
+    }
+
+    /// A new issue (or a regression) to the committers of its release in `committer_domains`,
+    /// plus `to`.
+    pub async fn send_issue(
+        &self,
+        regression: bool,
+        version: Option<&str>,
+        issue: &Value,
+        committers: &[String],
+    ) -> Result<(), String> {
+        let to = self.recipients(committers);
+        if to.is_empty() {
+            return Ok(());
+        }
+        let s = |k: &str| issue[k].as_str().unwrap_or_default();
+        let what = if regression {
+            "Regression"
+        } else {
+            "New issue"
+        };
+        let place = version.map(|v| format!(" in {v}")).unwrap_or_default();
+        let heading = format!("{what}{place}: {} {}", s("shortId"), s("title"));
+        let text = format!("{heading}\n{}\n{}\n", s("culprit"), s("permalink"));
+        let html = format!(
+            "<p>{}{}: <a href=\"{}\">{}</a> {}</p>\n<p>{}</p>\n",
+            what,
+            esc(&place),
+            esc(s("permalink")),
+            esc(s("shortId")),
+            esc(s("title")),
+            esc(s("culprit"))
+        );
+        let mut builder = Message::builder().from(self.from.clone()).subject(heading);
         for m in to {
             builder = builder.to(m);
         }

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 pub use deliver::{Notifier, backoff, send_test};
 
+use crate::core::notify::{DEPLOY_CREATED, ISSUE_CREATED, ISSUE_REGRESSED};
 use crate::store::notifications::Target;
 use config::NotificationsConfig;
 
@@ -74,7 +75,9 @@ pub fn targets(config: &NotificationsConfig) -> Vec<(Target, Sender)> {
             Target {
                 key: key("email", &format!("{} {}", c.smtp_url, c.from)),
                 kind: "email".into(),
-                events: vec![crate::core::notify::DEPLOY_CREATED.into()],
+                events: [DEPLOY_CREATED, ISSUE_CREATED, ISSUE_REGRESSED]
+                    .map(String::from)
+                    .to_vec(),
                 environments: Vec::new(),
             },
             Sender::Email(Box::new(mailer)),

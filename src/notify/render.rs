@@ -34,7 +34,7 @@ pub fn data(
             }
             _ => None,
         },
-        Subject::Issue { issue_id } => match issues::by_id(conn, org.id, issue_id)? {
+        Subject::Issue { issue_id, .. } => match issues::by_id(conn, org.id, issue_id)? {
             Some(issue) => crate::core::issue::views(conn, vec![issue])?
                 .first()
                 .map(|v| json!({ "issue": crate::api::issues::issue_json(v, org, public_url) })),

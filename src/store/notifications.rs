@@ -67,6 +67,22 @@ pub fn insert(conn: &Connection, d: &NewDelivery<'_>) -> Result<i64, StoreError>
     Ok(conn.last_insert_rowid())
 }
 
+/// Whether a delivery of one of `event_types` about `subject` to `target` exists.
+pub fn exists(
+    conn: &Connection,
+    target: &str,
+    subject: &str,
+    event_types: &[&str],
+) -> Result<bool, StoreError> {
+    let types = serde_json::to_string(event_types).unwrap_or_else(|_| "[]".into());
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM notification_deliveries WHERE target = ?1 AND subject = ?2
+             AND event_type IN (SELECT value FROM json_each(?3)))",
+        )?
+        .query_row(params![target, subject, types], |r| r.get(0))?)
+}
+
 /// A delivery row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
