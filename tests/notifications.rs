@@ -568,3 +568,41 @@ fn an_smtp_server_that_refuses_is_retried_then_the_delivery_fails_visibly() {
     );
     assert!(smtp.messages().is_empty());
 }
+
+#[test]
+fn issue_webhooks_carry_the_api_shape_of_the_issue() {
+    let receiver = Receiver::start_on(0);
+    let d = Daemon::start_with(&config(
+        &receiver.url("/hook"),
+        None,
+        "      events: [issue.created, issue.resolved]\n",
+    ));
+    create_release(&d, "5.0.0");
+    let dsn = common::events::dsn(&d, "web");
+    let event = common::events::error_event("TypeError", "boom", Some("5.0.0"));
+    let issue = common::events::send_and_find(&d, &dsn, &event);
+    let short_id = issue["shortId"].as_str().unwrap().to_string();
+    let (status, body) = d.api(
+        "PUT",
+        &format!("organizations/acme/issues/{short_id}/"),
+        Some(json!({"status": "resolved"})),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let got = receiver.wait_for("/hook", 2, Duration::from_secs(20));
+    assert_eq!(got.len(), 2, "{got:?}\n{}", d.log());
+    let mut by_type = std::collections::HashMap::new();
+    for h in &got {
+        h.verify();
+        let body = h.json();
+        by_type.insert(body["type"].as_str().unwrap().to_string(), body);
+    }
+    let created = &by_type["issue.created"];
+    assert_eq!(created["data"]["issue"]["shortId"], json!(short_id));
+    assert_eq!(created["data"]["issue"]["id"], issue["id"]);
+    assert_eq!(created["data"]["issue"]["permalink"], issue["permalink"]);
+    assert_eq!(
+        by_type["issue.resolved"]["data"]["issue"]["status"],
+        "resolved"
+    );
+}

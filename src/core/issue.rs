@@ -604,6 +604,20 @@ pub fn on_release_commits(
                 datetime: &now,
             },
         )?;
+        if issue.status != STATUS_RESOLVED {
+            let subject = super::notify::Subject::Issue {
+                issue_id,
+                release_id: Some(release.id),
+            };
+            super::notify::enqueue(
+                tx,
+                org.id,
+                super::notify::ISSUE_RESOLVED,
+                None,
+                subject,
+                &now,
+            )?;
+        }
     }
     Ok(())
 }
