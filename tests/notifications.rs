@@ -567,6 +567,18 @@ fn an_smtp_server_that_refuses_is_retried_then_the_delivery_fails_visibly() {
         "{list}"
     );
     assert!(smtp.messages().is_empty());
+    let metrics = reqwest::blocking::get(format!("{}/metrics", d.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("shiplog_notifications_failed 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("shiplog_notifications_pending 0"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -605,4 +617,49 @@ fn issue_webhooks_carry_the_api_shape_of_the_issue() {
         by_type["issue.resolved"]["data"]["issue"]["status"],
         "resolved"
     );
+}
+
+#[test]
+fn a_target_that_never_answers_does_not_delay_another() {
+    // Accepts connections (the kernel's backlog) and never answers a request.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let receiver = Receiver::start_on(0);
+    let d = Daemon::start_with(&format!(
+        "organization: acme
+projects:
+  - slug: web
+    name: Web
+notifications:
+  webhooks:
+    - url: {silent_url}
+      secret: whsec_{KEY_B64}
+      events: [deploy.created]
+    - url: {}
+      secret: whsec_{KEY_B64}
+      events: [deploy.created]
+",
+        receiver.url("/fast")
+    ));
+    create_release(&d, "6.0.0");
+    let started = Instant::now();
+    deploy(&d, "6.0.0", "production");
+    let got = receiver.wait_for("/fast", 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1, "{}", d.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nor does it hold up the daemon's shutdown.
+    let mut d = d;
+    let stopping = Instant::now();
+    let status = d.stop().expect("daemon was running");
+    assert!(status.success(), "{status}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(silent);
 }

@@ -17,6 +17,8 @@ use crate::store::{Store, StoreError, orgs};
 
 /// How often the outbox is polled for due deliveries.
 const POLL: Duration = Duration::from_secs(1);
+/// How long shutdown waits for sends under way.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// At most this many deliveries are picked up per poll.
 const BATCH: usize = 100;
 
@@ -244,7 +246,13 @@ impl Notifier {
                     _ = stopping.changed() => {}
                 }
             }
-            while sending.join_next().await.is_some() {}
+            // Sends under way get a moment to finish and record their outcome; one stuck on a
+            // slow target is dropped and, still pending, is sent again after the restart
+            // (receivers dedupe by `webhook-id`).
+            let drain = async { while sending.join_next().await.is_some() {} };
+            if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+                sending.abort_all();
+            }
         })
     }
 
