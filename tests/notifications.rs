@@ -625,22 +625,11 @@ fn a_target_that_never_answers_does_not_delay_another() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
     let receiver = Receiver::start_on(0);
-    let d = Daemon::start_with(&format!(
-        "organization: acme
-projects:
-  - slug: web
-    name: Web
-notifications:
-  webhooks:
-    - url: {silent_url}
-      secret: whsec_{KEY_B64}
-      events: [deploy.created]
-    - url: {}
-      secret: whsec_{KEY_B64}
-      events: [deploy.created]
-",
+    let second = format!(
+        "      events: [deploy.created]\n    - url: {}\n      secret: whsec_{KEY_B64}\n      events: [deploy.created]\n",
         receiver.url("/fast")
-    ));
+    );
+    let d = Daemon::start_with(&config(&silent_url, None, &second));
     create_release(&d, "6.0.0");
     let started = Instant::now();
     deploy(&d, "6.0.0", "production");
