@@ -212,6 +212,10 @@ pub struct Config {
     /// Release health (sessions): how old a session may be and how long rollups are kept.
     #[serde(deserialize_with = "null_as_default")]
     pub health: HealthConfig,
+    /// Webhooks and chat messages on deploys, releases and issues (`crate::notify::config`).
+    /// Default: none, nothing is sent.
+    #[serde(deserialize_with = "null_as_default")]
+    pub notifications: crate::notify::config::NotificationsConfig,
     /// Where the values came from, for error messages. Not a configuration key.
     #[serde(skip)]
     pub provenance: Provenance,
@@ -232,6 +236,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             metrics: MetricsConfig::default(),
             health: HealthConfig::default(),
+            notifications: Default::default(),
             provenance: Provenance::builtin(),
         }
     }
@@ -1169,6 +1174,9 @@ impl Config {
         self.validate_artifacts_and_limits()?;
         self.validate_github()?;
         self.validate_schedules()?;
+        self.notifications
+            .validate()
+            .map_err(|(key, message)| self.invalid(key, message))?;
         Ok(())
     }
 
@@ -1908,7 +1916,7 @@ fn crontab_day(text: &str) -> Result<usize, String> {
 /// `KiB`, `MiB`, `GiB` or `TiB` (case-insensitive, 1024-based).
 /// Timeouts and periods: a whole number of seconds, or a string such as `"500ms"`, `"30s"`,
 /// `"2m"`, `"1h"`, `"5d"`, `"2w"`.
-mod seconds {
+pub(crate) mod seconds {
     use super::*;
 
     pub(super) fn parse(text: &str) -> Result<Duration, String> {
@@ -1960,7 +1968,7 @@ mod seconds {
         }
     }
 
-    pub(super) fn duration<'de, D: Deserializer<'de>>(
+    pub(crate) fn duration<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Duration, D::Error> {
         deserializer.deserialize_any(SecondsVisitor)
@@ -2509,7 +2517,7 @@ mod tests {
     fn unknown_keys_are_errors_with_a_location() {
         assert_eq!(
             error("listen: 127.0.0.1:1\nlistn: 127.0.0.1:2\n"),
-            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics`, `health` at line 2 column 1"
+            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics`, `health`, `notifications` at line 2 column 1"
         );
         assert_eq!(
             error("projects:\n  - slug: web\n    nmae: Web\n"),

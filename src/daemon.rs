@@ -161,6 +161,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .with_metrics(config.metrics.clone())
     .with_health(core::health::Settings::from_config(&config));
     let app = api::router(state);
+    let notifier =
+        crate::notify::Notifier::new(store.clone(), &config.notifications, public_url.clone())
+            .await
+            .context("cannot record the notification targets")?;
+    tasks.push(notifier.spawn(stopping.clone()));
 
     let runtime = write_runtime_info(
         &data_dir,

@@ -27,6 +27,7 @@ pub mod github;
 pub mod hooks;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod schedule;
 pub mod store;

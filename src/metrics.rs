@@ -50,6 +50,10 @@ pub const WAL_BYTES: &str = "shiplog_store_wal_size_bytes";
 pub const BACKUPS: &str = "shiplog_backups_total";
 /// Size of the last backup the schedule wrote.
 pub const BACKUP_BYTES: &str = "shiplog_backup_last_size_bytes";
+/// Notification deliveries waiting to be sent (retries included).
+pub const NOTIFY_PENDING: &str = "shiplog_notifications_pending";
+/// Notification deliveries that failed for good.
+pub const NOTIFY_FAILED: &str = "shiplog_notifications_failed";
 
 /// Latency buckets (seconds) for every `*_seconds` histogram.
 const BUCKETS: &[f64] = &[
@@ -126,6 +130,11 @@ fn describe() {
         BACKUP_BYTES,
         Unit::Bytes,
         "Size of the last scheduled backup"
+    );
+    describe_gauge!(NOTIFY_PENDING, "Notification deliveries waiting to be sent");
+    describe_gauge!(
+        NOTIFY_FAILED,
+        "Notification deliveries that failed for good"
     );
 }
 
@@ -224,5 +233,9 @@ pub async fn refresh_store_gauges(store: &crate::store::Store) {
             gauge!(INBOX_OLDEST_AGE).set(age);
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the inbox for /metrics"),
+    }
+    if let Ok((pending, failed)) = store.read(crate::store::notifications::counts).await {
+        gauge!(NOTIFY_PENDING).set(pending as f64);
+        gauge!(NOTIFY_FAILED).set(failed as f64);
     }
 }

@@ -17,6 +17,7 @@ mod hooks;
 mod import;
 mod issues;
 pub mod logs;
+mod notifications;
 mod ops;
 mod output;
 mod releases;
@@ -123,6 +124,9 @@ enum Command {
     Repos(commits::ReposCommand),
     /// Upload, list, download and delete a release's artifacts (source maps).
     Artifacts(artifacts::ArtifactsArgs),
+    /// Recent notification deliveries and failures; send a test message to each target.
+    #[command(subcommand)]
+    Notifications(notifications::NotificationsCommand),
     /// Copy the store to FILE while the daemon runs (a consistent snapshot).
     Backup(ops::BackupArgs),
     /// Put a backup into an empty data dir.
@@ -194,6 +198,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(artifacts::run(&config, args))
         }
+        Command::Notifications(cmd) => notifications::run(&load_config(&cli, None)?, cmd),
         Command::Backup(args) => ops::backup(&load_config(&cli, None)?, args),
         Command::Restore(args) => ops::restore(&load_config(&cli, None)?, args),
         Command::Check(args) => ops::check(&load_config(&cli, None)?, args),

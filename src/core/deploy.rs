@@ -125,6 +125,17 @@ pub fn create(
             },
         )?;
     }
+    super::notify::enqueue(
+        tx,
+        org.id,
+        super::notify::DEPLOY_CREATED,
+        Some(&req.environment),
+        super::notify::Subject::Deploy {
+            release_id: release.id,
+            deploy_id: id,
+        },
+        now,
+    )?;
     deploys::by_id(tx, id)?.ok_or_else(|| CoreError::NotFound("deploy vanished".into()))
 }
 

@@ -261,6 +261,20 @@ pub fn ingest_event(
         store::note_release_environment(tx, r.id, project.id, env_id, &when, created)?;
     }
 
+    let kind = if created {
+        Some(super::notify::ISSUE_CREATED)
+    } else if regressed {
+        Some(super::notify::ISSUE_REGRESSED)
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        let subject = super::notify::Subject::Issue {
+            issue_id,
+            release_id: release.as_ref().map(|r| r.id),
+        };
+        super::notify::enqueue(tx, org.id, kind, environment, subject, &received_text)?;
+    }
     let issue = store::by_id(tx, org.id, issue_id)?
         .ok_or_else(|| CoreError::NotFound("issue vanished".into()))?;
     Ok(Ingested {
@@ -590,6 +604,20 @@ pub fn on_release_commits(
                 datetime: &now,
             },
         )?;
+        if issue.status != STATUS_RESOLVED {
+            let subject = super::notify::Subject::Issue {
+                issue_id,
+                release_id: Some(release.id),
+            };
+            super::notify::enqueue(
+                tx,
+                org.id,
+                super::notify::ISSUE_RESOLVED,
+                None,
+                subject,
+                &now,
+            )?;
+        }
     }
     Ok(())
 }
@@ -865,7 +893,22 @@ pub fn update_status(
             }
         }
     }
-    refreshed(tx, org, issue)
+    let updated = refreshed(tx, org, issue)?;
+    if issue.status != STATUS_RESOLVED && updated.status == STATUS_RESOLVED {
+        let subject = super::notify::Subject::Issue {
+            issue_id: issue.id,
+            release_id: None,
+        };
+        super::notify::enqueue(
+            tx,
+            org.id,
+            super::notify::ISSUE_RESOLVED,
+            None,
+            subject,
+            &now,
+        )?;
+    }
+    Ok(updated)
 }
 
 fn refreshed(conn: &Connection, org: &Org, issue: &Issue) -> Result<Issue, CoreError> {

@@ -14,6 +14,7 @@ pub mod health;
 pub mod import;
 pub mod issue;
 pub mod notes;
+pub mod notify;
 pub mod org;
 pub mod project_issues;
 pub mod release;

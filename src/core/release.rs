@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::CoreError;
 use super::health::{self, HealthSort};
+use super::notify;
 use super::org::{ProjectRef, resolve_projects};
 use crate::model::activity::{ActivityType, version_ident};
 use crate::model::{time, version};
@@ -178,6 +179,13 @@ pub fn upsert(
     if is_new {
         super::issue::clear_expired_resolutions(tx, &release)?;
         super::artifact::adopt_pending(tx, org, &release, now)?;
+        let subject = notify::Subject::Release {
+            release_id: release.id,
+        };
+        notify::enqueue(tx, org.id, notify::RELEASE_CREATED, None, subject, now)?;
+        if release.date_released.is_some() {
+            notify::enqueue(tx, org.id, notify::RELEASE_FINALIZED, None, subject, now)?;
+        }
     }
     Ok(Upserted { release, created })
 }
@@ -283,6 +291,11 @@ pub fn update(
         for project_id in releases::project_ids(tx, release.id)? {
             log_release_activity(tx, &release, project_id, released)?;
         }
+        let subject = notify::Subject::Release {
+            release_id: release.id,
+        };
+        let now = super::now();
+        notify::enqueue(tx, org.id, notify::RELEASE_FINALIZED, None, subject, &now)?;
     }
     releases::by_id(tx, release.id)?.ok_or_else(|| not_found(version))
 }

@@ -34,6 +34,7 @@ pub mod grouping;
 pub mod health;
 pub mod inbox;
 pub mod issues;
+pub mod notifications;
 pub mod orgs;
 pub mod refs;
 pub mod releases;
@@ -101,6 +102,7 @@ fn migration_list() -> Vec<M<'static>> {
         )),
         M::up(include_str!("migrations/0013_health.sql")),
         M::up(include_str!("migrations/0015_grouping.sql")),
+        M::up(include_str!("migrations/0016_notifications.sql")),
     ]
 }
 
