@@ -306,9 +306,7 @@ pub fn health_data(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let has: HashSet<(i64, i64)> = store::pairs_with_data(conn, &release_ids)?
-        .into_iter()
-        .collect();
+    let has: HashSet<(i64, i64)> = store::pairs_with_data(conn, pairs)?.into_iter().collect();
     let zeros = req.stats.as_ref().map(|(name, rollup, n)| {
         let points = health::stats_buckets(req.now, *rollup, *n)
             .into_iter()
@@ -348,12 +346,7 @@ pub fn health_data(
     let users_24h = store::users_by_release(conn, &day)?;
     let project_sessions = store::sessions_by_project(conn, &project_day)?;
     let project_users = store::users_by_project(conn, &project_day)?;
-    let mut bins: HashMap<(i64, i64), Vec<(i64, u64)>> = HashMap::new();
-    for d in store::durations(conn, &summary)? {
-        bins.entry((d.release_id, d.project_id))
-            .or_default()
-            .push((d.bin, d.count));
-    }
+    let bins = store::duration_bins_by_release(conn, &summary)?;
     let series = match &req.stats {
         Some((name, rollup, n)) => Some((
             name.clone(),

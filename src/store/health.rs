@@ -353,6 +353,27 @@ pub fn durations(conn: &Connection, scope: &Scope) -> Result<Vec<DurationRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The duration histogram per (release, project) over a scope, its bins summed in SQL.
+pub fn duration_bins_by_release(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<HashMap<Pair, Vec<(i64, u64)>>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.release_id, t.project_id, t.bin, sum(t.count) FROM health_durations t
+         WHERE {clause} GROUP BY t.release_id, t.project_id, t.bin"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out: HashMap<Pair, Vec<(i64, u64)>> = HashMap::new();
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        out.entry((r.get(0)?, r.get(1)?))
+            .or_default()
+            .push((r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64));
+    }
+    Ok(out)
+}
+
 /// Session counts per (release, project) over a scope, summed in SQL.
 pub fn counts_by_release(
     conn: &Connection,
@@ -471,22 +492,21 @@ pub fn sessions_by_bucket(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// (release, project) pairs that have any rollup at all.
-pub fn pairs_with_data(
-    conn: &Connection,
-    release_ids: &[i64],
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    if release_ids.is_empty() {
+/// The (release, project) pairs, of those given, that have any rollup at all: one index probe
+/// per pair (a `DISTINCT` over the releases would read every hour of every release).
+pub fn pairs_with_data(conn: &Connection, pairs: &[Pair]) -> Result<Vec<Pair>, StoreError> {
+    if pairs.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT DISTINCT release_id, project_id FROM health_rollups WHERE release_id IN ({})",
-        vec!["?"; release_ids.len()].join(", ")
+        "SELECT v.column1, v.column2 FROM (VALUES {}) v
+         WHERE EXISTS (SELECT 1 FROM health_rollups t
+                       WHERE t.release_id = v.column1 AND t.project_id = v.column2)",
+        vec!["(?, ?)"; pairs.len()].join(", ")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(release_ids.iter()), |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let args = pairs.iter().flat_map(|(r, p)| [*r, *p]);
+    let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -12,9 +12,10 @@ CREATE TABLE health_users_daily (
     environment TEXT NOT NULL,
     user        INTEGER NOT NULL,
     flags       INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, release_id, day, environment, user)
+    -- Release first: pages read a list of releases, and deleting a release finds its rows
+    -- without a second index (every write pays for each index).
+    PRIMARY KEY (release_id, project_id, day, environment, user)
 ) WITHOUT ROWID;
-CREATE INDEX health_users_daily_by_release ON health_users_daily (release_id);
 
 -- Backfill from the hourly sets of an existing store.
 INSERT INTO health_users_daily (project_id, release_id, day, environment, user, flags)
