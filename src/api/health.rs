@@ -195,8 +195,7 @@ pub fn decorate(
     let data = if params.health {
         health::health_data(conn, org_id, &pairs, &request)?
     } else {
-        let ids: Vec<i64> = pairs.iter().map(|(r, _)| *r).collect();
-        crate::store::health::pairs_with_data(conn, &ids)?
+        crate::store::health::pairs_with_data(conn, &pairs)?
             .into_iter()
             .map(|pair| {
                 (

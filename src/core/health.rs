@@ -306,9 +306,7 @@ pub fn health_data(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let has: HashSet<(i64, i64)> = store::pairs_with_data(conn, &release_ids)?
-        .into_iter()
-        .collect();
+    let has: HashSet<(i64, i64)> = store::pairs_with_data(conn, pairs)?.into_iter().collect();
     let zeros = req.stats.as_ref().map(|(name, rollup, n)| {
         let points = health::stats_buckets(req.now, *rollup, *n)
             .into_iter()
@@ -348,12 +346,7 @@ pub fn health_data(
     let users_24h = store::users_by_release(conn, &day)?;
     let project_sessions = store::sessions_by_project(conn, &project_day)?;
     let project_users = store::users_by_project(conn, &project_day)?;
-    let mut bins: HashMap<(i64, i64), Vec<(i64, u64)>> = HashMap::new();
-    for d in store::durations(conn, &summary)? {
-        bins.entry((d.release_id, d.project_id))
-            .or_default()
-            .push((d.bin, d.count));
-    }
+    let bins = store::duration_bins_by_release(conn, &summary)?;
     let series = match &req.stats {
         Some((name, rollup, n)) => Some((
             name.clone(),
@@ -742,6 +735,171 @@ mod tests {
         );
     }
 
+    /// Session updates with users: `(release, environment, did, status, started)`.
+    fn user_sessions(items: &[(&str, &str, String, &str, DateTime<Utc>)]) -> Envelope {
+        let mut body = String::from("{}\n");
+        for (n, (release, env, did, status, started)) in items.iter().enumerate() {
+            body.push_str("{\"type\":\"session\"}\n");
+            let payload = serde_json::json!({
+                "sid": format!("s{n}"), "did": did, "init": true, "status": status,
+                "started": time::format(*started),
+                "attrs": {"release": release, "environment": env},
+            });
+            body.push_str(&payload.to_string());
+            body.push('\n');
+        }
+        envelope::parse(body.as_bytes()).unwrap()
+    }
+
+    /// Distinct (users, crashed users) per (release, project), unioned in Rust from the hourly
+    /// sets alone.
+    fn hourly_union(conn: &Connection, sc: &Scope) -> HashMap<Pair, (u64, u64)> {
+        let mut flags: HashMap<(Pair, i64), i64> = HashMap::new();
+        for u in store::users(conn, sc).unwrap() {
+            *flags
+                .entry(((u.release_id, u.project_id), u.user))
+                .or_default() |= u.flags;
+        }
+        let mut out: HashMap<Pair, (u64, u64)> = HashMap::new();
+        for ((pair, _), f) in flags {
+            let e = out.entry(pair).or_default();
+            e.0 += 1;
+            e.1 += u64::from(f & session::user_flags::CRASHED != 0);
+        }
+        out
+    }
+
+    #[test]
+    fn daily_and_hourly_sets_give_the_hourly_union() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        // Nine days of sessions every 5 hours, 13 users, one crash in 7, two releases.
+        let items: Vec<_> = (0..(9 * 24 / 5))
+            .map(|i| {
+                let release = if i % 2 == 0 { "app@1.0" } else { "app@2.0" };
+                let env = if i % 3 == 0 { "staging" } else { "production" };
+                let status = if i % 7 == 0 { "crashed" } else { "exited" };
+                let started = now - Duration::hours(5 * i);
+                (release, env, format!("u{}", i % 13), status, started)
+            })
+            .collect();
+        ingest(&store, &org, &project, &user_sessions(&items), now);
+        store
+            .read_blocking(|conn| {
+                let daily: i64 =
+                    conn.query_row("SELECT count(*) FROM health_users_daily", [], |r| r.get(0))?;
+                assert!(daily > 0);
+                for (secs, envs) in [
+                    (7 * 86400, vec![]),
+                    (7 * 86400, vec!["production".to_string()]),
+                    (3 * 86400 + 7200, vec![]),
+                    (86400, vec![]),
+                    (9 * 86400, vec![]),
+                ] {
+                    let (start, end) = window(now.timestamp(), secs);
+                    let sc = Scope {
+                        org_id: org.id,
+                        environments: envs,
+                        start,
+                        end,
+                        ..Default::default()
+                    };
+                    let split: HashMap<Pair, (u64, u64)> = store::users_by_release(conn, &sc)?
+                        .into_iter()
+                        .map(|(k, u)| (k, (u.users, u.crashed)))
+                        .collect();
+                    let hourly = hourly_union(conn, &sc);
+                    assert!(!hourly.is_empty());
+                    assert_eq!(split, hourly, "{secs} s");
+                    let per_project: u64 = store::users_by_project(conn, &sc)?
+                        .get(&project.id)
+                        .copied()
+                        .unwrap_or(0);
+                    let all: HashSet<i64> = store::users(conn, &sc)?
+                        .into_iter()
+                        .map(|u| u.user)
+                        .collect();
+                    assert_eq!(per_project, all.len() as u64, "{secs} s");
+                }
+                Ok::<_, CoreError>(())
+            })
+            .unwrap();
+        // Retention cutting a day in two rebuilds that day's set from its remaining hours.
+        let cutoff = bucket_of(now.timestamp()) - 5 * 86400 - 7 * 3600;
+        store
+            .write_blocking(|tx| store::prune_before(tx, cutoff))
+            .unwrap();
+        store
+            .read_blocking(|conn| {
+                let sc = Scope {
+                    org_id: org.id,
+                    start: health::day_of(cutoff),
+                    end: health::day_of(cutoff) + 86400,
+                    ..Default::default()
+                };
+                let old: i64 = conn.query_row(
+                    "SELECT count(*) FROM health_users_daily WHERE day < ?1",
+                    [health::day_of(cutoff)],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(old, 0);
+                let daily: HashMap<Pair, (u64, u64)> = store::users_by_release(conn, &sc)?
+                    .into_iter()
+                    .map(|(k, u)| (k, (u.users, u.crashed)))
+                    .collect();
+                assert_eq!(daily, hourly_union(conn, &sc));
+                Ok::<_, CoreError>(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn migration_0017_backfills_daily_sets_from_the_hourly_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upgrade.db");
+        let day = 1_764_633_600; // a UTC midnight
+        {
+            // The database as shiplog left it before migration 0017.
+            let mut conn = Connection::open(&path).unwrap();
+            crate::store::migrate_first(&mut conn, 13).unwrap();
+            let t = "2026-01-01T00:00:00.000000Z";
+            conn.execute_batch(&format!(
+                "INSERT INTO organizations (id, slug, name, date_added) VALUES (1, 'acme', 'Acme', '{t}');
+                 INSERT INTO projects (id, org_id, slug, name, date_added) VALUES (1, 1, 'web', 'Web', '{t}');
+                 INSERT INTO releases (id, org_id, version, date_added) VALUES (1, 1, 'web@1', '{t}');
+                 INSERT INTO health_rollups (project_id, release_id, bucket, environment, sessions)
+                     VALUES (1, 1, {h1}, '', 2), (1, 1, {h2}, '', 2), (1, 1, {h3}, '', 1);
+                 INSERT INTO health_users (project_id, release_id, bucket, environment, user, flags)
+                     VALUES (1, 1, {h1}, '', 10, 1), (1, 1, {h1}, '', 11, 0),
+                            (1, 1, {h2}, '', 10, 2), (1, 1, {h2}, '', 12, 0),
+                            (1, 1, {h3}, '', 10, 0);",
+                h1 = day + 3600,
+                h2 = day + 5 * 3600,
+                h3 = day + 86400 + 3600,
+            ))
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let rows: Vec<(i64, i64, i64)> = store
+            .read_blocking(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT day, user, flags FROM health_users_daily ORDER BY day, user",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok::<_, CoreError>(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (day, 10, 3),
+                (day, 11, 0),
+                (day, 12, 0),
+                (day + 86400, 10, 0)
+            ]
+        );
+    }
+
     #[test]
     fn retention_prunes_old_rollups_with_their_sets() {
         let (_dir, store, org, project) = setup();
@@ -782,6 +940,7 @@ mod tests {
         };
         assert_eq!(count("health_rollups"), 2);
         assert_eq!(count("health_users"), 1);
+        assert_eq!(count("health_users_daily"), 1);
         assert_eq!(count("health_errored_sids"), 1);
         let pruned = store
             .write_blocking(|tx| prune(tx, now, Duration::days(90)))
@@ -789,6 +948,7 @@ mod tests {
         assert_eq!(pruned, 1);
         assert_eq!(count("health_rollups"), 1);
         assert_eq!(count("health_users"), 0);
+        assert_eq!(count("health_users_daily"), 0);
         assert_eq!(count("health_errored_sids"), 0);
     }
 }

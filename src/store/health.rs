@@ -1,10 +1,12 @@
-//! Release-health rollups (migration 0013): hourly session counts per (project, release, hour,
-//! environment), exact per-hour sets of distinct users and errored session ids, a duration
-//! histogram, refusal counters and adoption stages.
+//! Release-health rollups (migrations 0013 and 0017): hourly session counts per (project,
+//! release, hour, environment), exact per-hour sets of distinct users and errored session ids,
+//! exact per-day sets of distinct users, a duration histogram, refusal counters and adoption
+//! stages.
 //!
 //! Ids (`did`, `sid`) are stored as 64-bit hashes: a collision needs billions of ids, so the
 //! sets are exact for any realistic population, and a period's distinct count is a
-//! `COUNT(DISTINCT ...)` over its hours.
+//! `COUNT(DISTINCT ...)` over its parts: the whole days from the daily sets and the edge hours
+//! from the hourly ones ([`split_window`]). The parts do not overlap, so the union is exact.
 
 use std::collections::HashMap;
 
@@ -13,7 +15,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use sha1::{Digest, Sha1};
 
 use super::StoreError;
-use crate::model::health::{SessionCounts, UserCounts};
+use crate::model::health::{SessionCounts, UserCounts, day_of, split_window};
 use crate::model::session::user_flags;
 
 /// The 64-bit key of an id in the user and session-id sets.
@@ -82,8 +84,10 @@ pub fn add_errored_sid(conn: &Connection, k: &Key<'_>, sid: &str) -> Result<bool
     Ok(n == 1)
 }
 
-/// Adds a user (with its status flags OR-ed in) to the hour's set. The rollup row must exist.
+/// Adds a user (with its status flags OR-ed in) to the hour's set and to its day's set, in
+/// the caller's transaction. The rollup row must exist.
 pub fn add_user(conn: &Connection, k: &Key<'_>, did: &str, flags: i64) -> Result<(), StoreError> {
+    let user = id_hash(did);
     conn.prepare_cached(
         "INSERT INTO health_users (project_id, release_id, bucket, environment, user, flags)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -94,7 +98,20 @@ pub fn add_user(conn: &Connection, k: &Key<'_>, did: &str, flags: i64) -> Result
         k.release_id,
         k.bucket,
         k.environment,
-        id_hash(did),
+        user,
+        flags
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO health_users_daily (project_id, release_id, day, environment, user, flags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO UPDATE SET flags = flags | excluded.flags",
+    )?
+    .execute(params![
+        k.project_id,
+        k.release_id,
+        day_of(k.bucket),
+        k.environment,
+        user,
         flags
     ])?;
     Ok(())
@@ -174,12 +191,17 @@ pub struct Scope {
 impl Scope {
     /// The WHERE clause over alias `t` and its parameters.
     fn clause(&self) -> (String, Vec<Value>) {
-        let mut sql = String::from(
-            "t.bucket >= ? AND t.bucket < ? AND t.project_id IN (SELECT id FROM projects WHERE org_id = ?)",
+        self.clause_over("bucket", (self.start, self.end))
+    }
+
+    /// The WHERE clause over alias `t` with `[start, end)` on its time column `time`.
+    fn clause_over(&self, time: &str, (start, end): (i64, i64)) -> (String, Vec<Value>) {
+        let mut sql = format!(
+            "t.{time} >= ? AND t.{time} < ? AND t.project_id IN (SELECT id FROM projects WHERE org_id = ?)"
         );
         let mut args = vec![
-            Value::from(self.start),
-            Value::from(self.end),
+            Value::from(start),
+            Value::from(end),
             Value::from(self.org_id),
         ];
         let list = |sql: &mut String, col: &str, n: usize| {
@@ -272,6 +294,33 @@ pub fn users(conn: &Connection, scope: &Scope) -> Result<Vec<UserRow>, StoreErro
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The distinct-user rows of a scope as a subquery of `(project_id, release_id, user, flags)`:
+/// its whole days from the daily sets, its edge hours from the hourly sets. A user appears
+/// once per part it was seen in; callers group by user.
+fn user_parts(scope: &Scope) -> (String, Vec<Value>) {
+    let split = split_window(scope.start, scope.end);
+    let mut reads: Vec<(&str, &str, (i64, i64))> = [split.head, split.tail]
+        .into_iter()
+        .flatten()
+        .map(|range| ("health_users", "bucket", range))
+        .chain(split.days.map(|days| ("health_users_daily", "day", days)))
+        .collect();
+    if reads.is_empty() {
+        // An empty period: no rows, same shape.
+        reads.push(("health_users", "bucket", (scope.start, scope.start)));
+    }
+    let mut parts = Vec::new();
+    let mut args = Vec::new();
+    for (table, time, range) in reads {
+        let (clause, a) = scope.clause_over(time, range);
+        parts.push(format!(
+            "SELECT t.project_id, t.release_id, t.user, t.flags FROM {table} t WHERE {clause}"
+        ));
+        args.extend(a);
+    }
+    (parts.join(" UNION ALL "), args)
+}
+
 /// One (bin, count) row of the duration histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DurationRow {
@@ -302,6 +351,27 @@ pub fn durations(conn: &Connection, scope: &Scope) -> Result<Vec<DurationRow>, S
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The duration histogram per (release, project) over a scope, its bins summed in SQL.
+pub fn duration_bins_by_release(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<HashMap<Pair, Vec<(i64, u64)>>, StoreError> {
+    let (clause, args) = scope.clause();
+    let sql = format!(
+        "SELECT t.release_id, t.project_id, t.bin, sum(t.count) FROM health_durations t
+         WHERE {clause} GROUP BY t.release_id, t.project_id, t.bin"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out: HashMap<Pair, Vec<(i64, u64)>> = HashMap::new();
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        out.entry((r.get(0)?, r.get(1)?))
+            .or_default()
+            .push((r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64));
+    }
+    Ok(out)
 }
 
 /// Session counts per (release, project) over a scope, summed in SQL.
@@ -335,19 +405,19 @@ pub fn counts_by_release(
     Ok(out)
 }
 
-/// Distinct users per (release, project) over a scope: a union over its hours.
+/// Distinct users per (release, project) over a scope: a union over its days and hours.
 pub fn users_by_release(
     conn: &Connection,
     scope: &Scope,
 ) -> Result<HashMap<(i64, i64), UserCounts>, StoreError> {
-    let (clause, args) = scope.clause();
+    let (parts, args) = user_parts(scope);
     let sql = format!(
         "SELECT release_id, project_id, count(*),
              sum(flags & {e} != 0), sum(flags & {c} != 0), sum(flags & {a} != 0)
-         FROM (SELECT t.release_id, t.project_id, t.user, max(t.flags & {e}) | max(t.flags & {c})
-                   | max(t.flags & {a}) AS flags
-               FROM health_users t WHERE {clause}
-               GROUP BY t.release_id, t.project_id, t.user)
+         FROM (SELECT u.release_id, u.project_id, u.user, max(u.flags & {e}) | max(u.flags & {c})
+                   | max(u.flags & {a}) AS flags
+               FROM ({parts}) u
+               GROUP BY u.release_id, u.project_id, u.user)
          GROUP BY release_id, project_id",
         e = user_flags::ERRORED,
         c = user_flags::CRASHED,
@@ -390,10 +460,9 @@ pub fn sessions_by_project(
 
 /// Distinct users per project over a scope (the denominator of user adoption).
 pub fn users_by_project(conn: &Connection, scope: &Scope) -> Result<HashMap<i64, u64>, StoreError> {
-    let (clause, args) = scope.clause();
+    let (parts, args) = user_parts(scope);
     let sql = format!(
-        "SELECT t.project_id, count(DISTINCT t.user) FROM health_users t WHERE {clause}
-         GROUP BY t.project_id"
+        "SELECT u.project_id, count(DISTINCT u.user) FROM ({parts}) u GROUP BY u.project_id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
@@ -423,30 +492,47 @@ pub fn sessions_by_bucket(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// (release, project) pairs that have any rollup at all.
-pub fn pairs_with_data(
-    conn: &Connection,
-    release_ids: &[i64],
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    if release_ids.is_empty() {
+/// The (release, project) pairs, of those given, that have any rollup at all: one index probe
+/// per pair (a `DISTINCT` over the releases would read every hour of every release).
+pub fn pairs_with_data(conn: &Connection, pairs: &[Pair]) -> Result<Vec<Pair>, StoreError> {
+    if pairs.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT DISTINCT release_id, project_id FROM health_rollups WHERE release_id IN ({})",
-        vec!["?"; release_ids.len()].join(", ")
+        "SELECT v.column1, v.column2 FROM (VALUES {}) v
+         WHERE EXISTS (SELECT 1 FROM health_rollups t
+                       WHERE t.release_id = v.column1 AND t.project_id = v.column2)",
+        vec!["(?, ?)"; pairs.len()].join(", ")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(release_ids.iter()), |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let args = pairs.iter().flat_map(|(r, p)| [*r, *p]);
+    let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Deletes rollups of hours before `bucket` (their sets and histograms go with them).
+/// Deletes rollups of hours before `bucket` (their sets and histograms go with them) and the
+/// daily user sets of days before it; the day `bucket` falls in is rebuilt from its remaining
+/// hours, so every daily set stays the union of its hours.
 pub fn prune_before(conn: &Connection, bucket: i64) -> Result<usize, StoreError> {
-    Ok(conn
+    let pruned = conn
         .prepare_cached("DELETE FROM health_rollups WHERE bucket < ?1")?
-        .execute([bucket])?)
+        .execute([bucket])?;
+    let day = day_of(bucket);
+    conn.prepare_cached("DELETE FROM health_users_daily WHERE day < ?1")?
+        .execute([day])?;
+    if day < bucket {
+        conn.prepare_cached("DELETE FROM health_users_daily WHERE day = ?1")?
+            .execute([day])?;
+        conn.prepare_cached(
+            "INSERT INTO health_users_daily (project_id, release_id, day, environment, user, flags)
+             SELECT project_id, release_id, ?1, environment, user,
+                 max(flags & 1) | max(flags & 2) | max(flags & 4) | max(flags & 8)
+             FROM health_users WHERE bucket >= ?2 AND bucket < ?1 + 86400
+             GROUP BY project_id, release_id, environment, user",
+        )?
+        .execute([day, bucket])?;
+    }
+    Ok(pruned)
 }
 
 /// Sessions per (project, environment, release) since `bucket`, for adoption stages; only

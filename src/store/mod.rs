@@ -103,6 +103,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0013_health.sql")),
         M::up(include_str!("migrations/0015_grouping.sql")),
         M::up(include_str!("migrations/0016_notifications.sql")),
+        M::up(include_str!("migrations/0017_health_daily_users.sql")),
     ]
 }
 
