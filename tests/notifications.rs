@@ -541,6 +541,41 @@ fn a_deploy_mails_the_committers_in_the_domains_once() {
 }
 
 #[test]
+fn a_new_issue_mails_the_committers_of_its_suspect_commits() {
+    let Some(python) = common::sdks::require_python("suspect_email") else {
+        return;
+    };
+    let smtp = Smtp::start(&python, false);
+    let d = Daemon::start_with(&email_config(smtp.port, ""));
+    create_release(&d, "5.0.0");
+    // Both committers are in the domains; only ann changed a file of the event's stack trace
+    // (common::events::error_event raises in app/billing/charge.py).
+    let (status, body) = d.api(
+        "PUT",
+        "organizations/acme/releases/5.0.0/",
+        Some(json!({"commits": [
+            commit('c', "ann@acme.test", "fix: charge rounding\n", &["app/billing/charge.py"]),
+            commit('d', "carl@acme.test", "feat: search\n", &["src/search.js"]),
+        ]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let dsn = common::events::dsn(&d, "web");
+    let event = common::events::error_event("ValueError", "bad amount", Some("5.0.0"));
+    common::events::send_and_find(&d, &dsn, &event);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smtp.messages().is_empty() {
+        assert!(Instant::now() < deadline, "no issue mail:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (rcpt, raw) = &smtp.messages()[0];
+    assert_eq!(
+        rcpt,
+        &vec!["ann@acme.test".to_string(), "team@ops.test".to_string()],
+        "{raw}"
+    );
+}
+
+#[test]
 fn an_smtp_server_that_refuses_is_retried_then_the_delivery_fails_visibly() {
     let Some(python) = common::sdks::require_python("refused_email") else {
         return;

@@ -1152,6 +1152,44 @@ pub fn event_committers(
         .collect())
 }
 
+/// Who hears of a new issue or a regression: the authors of its suspect commits (Sentry's event
+/// file committers of its latest event), else the authors of the release it appeared in. An
+/// issue with no suspects (no commits, or no frame matches a changed file) falls back to the
+/// release, as Sentry's issue alerts do.
+pub fn mail_committers(
+    conn: &Connection,
+    org: &Org,
+    issue_id: i64,
+    release_id: Option<i64>,
+) -> Result<Vec<String>, CoreError> {
+    if let Some(event) = store::events_of(conn, issue_id, 1)?.into_iter().next()
+        && let Some(project) = crate::store::orgs::project_by_id(conn, org.id, event.project_id)?
+    {
+        match event_committers(conn, org, &project, &event.event_id) {
+            Ok(suspects) => {
+                let emails: Vec<String> = suspects
+                    .into_iter()
+                    .filter_map(|c| c.author_email)
+                    .collect();
+                if !emails.is_empty() {
+                    return Ok(emails);
+                }
+            }
+            Err(CoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(release_id) = release_id else {
+        return Ok(Vec::new());
+    };
+    Ok(
+        store::release_authors(conn, release_id, super::notes::MAX_LISTED)?
+            .into_iter()
+            .map(|(email, _, _)| email)
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,7 +158,8 @@ impl Notifier {
         mailer.send_deploy(&environment, &notes, files, &url).await
     }
 
-    /// A new issue or a regression, to the committers of the release it appeared in.
+    /// A new issue or a regression, to the committers of its suspect commits, else of the release
+    /// it appeared in (`core::issue::mail_committers`).
     async fn issue_email(
         &self,
         mailer: &email::Mailer,
@@ -184,17 +185,8 @@ impl Notifier {
                     Some(id) => crate::store::releases::by_id(c, id)?,
                     None => None,
                 };
-                let committers = match &release {
-                    Some(r) => crate::store::issues::release_authors(
-                        c,
-                        r.id,
-                        crate::core::notes::MAX_LISTED,
-                    )?
-                    .into_iter()
-                    .map(|(email, _, _)| email)
-                    .collect(),
-                    None => Vec::new(),
-                };
+                let committers =
+                    crate::core::issue::mail_committers(c, &org, issue_id, release_id)?;
                 Ok::<_, crate::core::CoreError>(Some((
                     data,
                     release.map(|r| r.version),

@@ -3,8 +3,8 @@
 //! and files changed, the commits per repository and the issues the release fixes. Sent to the
 //! release's committers whose address is in `committer_domains` (never anyone else from git
 //! history) and to the fixed `to` list. A new issue or a regression goes, by the same rule, to
-//! the committers of the release it appeared in (`core::notify` writes it once per issue and
-//! release).
+//! the committers of its suspect commits, else of the release it appeared in
+//! (`core::issue::mail_committers`; `core::notify` writes it once per issue and release).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -118,8 +118,8 @@ impl Mailer {
         self.send(message).await
     }
 
-    /// A new issue (or a regression) to the committers of its release in `committer_domains`,
-    /// plus `to`.
+    /// A new issue (or a regression) to `committers` (see `core::issue::mail_committers`) in
+    /// `committer_domains`, plus `to`.
     pub async fn send_issue(
         &self,
         regression: bool,
