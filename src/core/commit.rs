@@ -185,11 +185,12 @@ pub struct Listed {
 }
 
 /// Stores commits (their repositories, authors and file changes) without attaching them to a
-/// release, in the order given. A commit list of any length can be stored this way in bounded
-/// transactions of [`STORE_BATCH`] commits, so that one huge set-commits does not hold the
-/// database writer while every other write waits; [`attach_commits`] then links them.
+/// release, in the order given, and links the issues their messages fix (`Fixes X`). A commit
+/// list of any length can be stored this way in bounded transactions of [`STORE_BATCH`]
+/// commits, so that one huge set-commits does not hold the database writer while every other
+/// write waits; [`attach_commits`] then attaches them.
 pub fn store_listed(
-    conn: &Connection,
+    conn: &Transaction<'_>,
     org: &Org,
     list: &[&CommitData],
 ) -> Result<Vec<Listed>, CoreError> {
@@ -217,6 +218,8 @@ pub fn store_listed(
             repository_id,
         });
     }
+    let ids: Vec<i64> = out.iter().map(|c| c.commit_id).collect();
+    super::issue::link_commits(conn, org, &ids)?;
     Ok(out)
 }
 
@@ -253,7 +256,8 @@ pub fn attach_commits(
     for (repository_id, commit_id) in heads {
         commits::insert_head_commit_if_absent(tx, release.id, repository_id, commit_id)?;
     }
-    super::issue::on_release_commits(tx, org, release)?;
+    // The commits' `Fixes` links were made as they were stored: only their resolutions remain.
+    super::issue::resolve_linked(tx, org, release)?;
     Ok(())
 }
 

@@ -554,14 +554,23 @@ pub fn on_release_commits(
 ) -> Result<(), CoreError> {
     let commit_ids = store::commit_ids_of_release(tx, release.id)?;
     link_commits(tx, org, &commit_ids)?;
+    resolve_linked(tx, org, release)
+}
+
+/// Resolves the issues the release's commits are linked to (already made by
+/// [`link_commits`]) in the release, unless a link was applied to it already.
+pub fn resolve_linked(tx: &Transaction<'_>, org: &Org, release: &Release) -> Result<(), CoreError> {
+    let links = store::links_of_release(tx, release.id)?;
+    // Only the linking commits' authors are needed (the actors), not every commit's.
+    let linking: Vec<i64> = links.iter().map(|l| l.commit_id).collect();
     let authors: std::collections::HashMap<i64, Option<String>> =
-        store::commit_infos(tx, &commit_ids)?
+        store::commit_infos(tx, &linking)?
             .into_iter()
             .map(|c| (c.id, c.author_email))
             .collect();
     let now = super::now();
     let mut done: Vec<i64> = Vec::new();
-    for link in store::links_of_release(tx, release.id)? {
+    for link in links {
         let Some(issue_id) = link.issue_id else {
             continue;
         };
