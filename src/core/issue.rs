@@ -269,11 +269,16 @@ pub fn ingest_event(
         None
     };
     if let Some(kind) = kind {
-        let subject = super::notify::Subject::Issue {
+        let release_id = release.as_ref().map(|r| r.id);
+        super::notify::enqueue_issue(
+            tx,
+            org.id,
+            kind,
+            environment,
             issue_id,
-            release_id: release.as_ref().map(|r| r.id),
-        };
-        super::notify::enqueue(tx, org.id, kind, environment, subject, &received_text)?;
+            release_id,
+            &received_text,
+        )?;
     }
     let issue = store::by_id(tx, org.id, issue_id)?
         .ok_or_else(|| CoreError::NotFound("issue vanished".into()))?;
@@ -614,16 +619,13 @@ pub fn resolve_linked(tx: &Transaction<'_>, org: &Org, release: &Release) -> Res
             },
         )?;
         if issue.status != STATUS_RESOLVED {
-            let subject = super::notify::Subject::Issue {
-                issue_id,
-                release_id: Some(release.id),
-            };
-            super::notify::enqueue(
+            super::notify::enqueue_issue(
                 tx,
                 org.id,
                 super::notify::ISSUE_RESOLVED,
                 None,
-                subject,
+                issue_id,
+                Some(release.id),
                 &now,
             )?;
         }
@@ -904,16 +906,13 @@ pub fn update_status(
     }
     let updated = refreshed(tx, org, issue)?;
     if issue.status != STATUS_RESOLVED && updated.status == STATUS_RESOLVED {
-        let subject = super::notify::Subject::Issue {
-            issue_id: issue.id,
-            release_id: None,
-        };
-        super::notify::enqueue(
+        super::notify::enqueue_issue(
             tx,
             org.id,
             super::notify::ISSUE_RESOLVED,
             None,
-            subject,
+            issue.id,
+            None,
             &now,
         )?;
     }

@@ -56,6 +56,24 @@ pub fn wants(target: &store::Target, event_type: &str, environment: Option<&str>
     event_ok && env_ok
 }
 
+/// [`enqueue`] for an issue event (`issue.created`, `issue.regressed`, `issue.resolved`);
+/// `release_id` is the release it was first seen, regressed or resolved in, if any.
+pub fn enqueue_issue(
+    conn: &Connection,
+    org_id: i64,
+    event_type: &str,
+    environment: Option<&str>,
+    issue_id: i64,
+    release_id: Option<i64>,
+    now: &str,
+) -> Result<(), CoreError> {
+    let subject = Subject::Issue {
+        issue_id,
+        release_id,
+    };
+    enqueue(conn, org_id, event_type, environment, subject, now)
+}
+
 /// Writes one delivery per configured target that wants the event. Costs one small read when
 /// no target is configured.
 pub fn enqueue(
