@@ -853,6 +853,180 @@ mod tests {
             .unwrap();
     }
 
+    /// Sessions with users and durations over nine days, two releases, two environments.
+    fn mixed_sessions(now: DateTime<Utc>) -> Envelope {
+        let mut body = String::from("{}\n");
+        for i in 0..(9 * 24 / 5) {
+            let release = if i % 2 == 0 { "app@1.0" } else { "app@2.0" };
+            let env = if i % 3 == 0 { "staging" } else { "production" };
+            let status = match i % 7 {
+                0 => "crashed",
+                3 => "abnormal",
+                _ => "exited",
+            };
+            body.push_str("{\"type\":\"session\"}\n");
+            let payload = serde_json::json!({
+                "sid": format!("s{i}"), "did": format!("u{}", i % 13), "init": true,
+                "status": status, "errors": i64::from(i % 5 == 0),
+                "duration": 10.0 + f64::from(i % 11) * 7.5,
+                "started": time::format(now - Duration::hours(5 * i64::from(i))),
+                "attrs": {"release": release, "environment": env},
+            });
+            body.push_str(&payload.to_string());
+            body.push('\n');
+        }
+        envelope::parse(body.as_bytes()).unwrap()
+    }
+
+    /// Session counts and duration bins per (release, project), summed in Rust from the hourly
+    /// rows alone.
+    type HourlySums = (
+        HashMap<Pair, (u64, u64, u64)>,
+        HashMap<Pair, Vec<(i64, u64)>>,
+    );
+    fn hourly_sums(conn: &Connection, sc: &Scope) -> HourlySums {
+        let mut counts: HashMap<Pair, (u64, u64, u64)> = HashMap::new();
+        for r in store::rollups(conn, sc).unwrap() {
+            let e = counts.entry((r.release_id, r.project_id)).or_default();
+            e.0 += r.counts.sessions;
+            e.1 += r.counts.crashed;
+            e.2 += r.counts.errored();
+        }
+        let mut bins: HashMap<Pair, HashMap<i64, u64>> = HashMap::new();
+        for d in store::durations(conn, sc).unwrap() {
+            *bins
+                .entry((d.release_id, d.project_id))
+                .or_default()
+                .entry(d.bin)
+                .or_default() += d.count;
+        }
+        let bins = bins
+            .into_iter()
+            .map(|(k, v)| {
+                let mut v: Vec<_> = v.into_iter().collect();
+                v.sort();
+                (k, v)
+            })
+            .collect();
+        (counts, bins)
+    }
+
+    /// The daily sums and each user's latest hours answer every period as the hourly rows do,
+    /// including periods that end in the past (which must not use the latest hours), and after
+    /// retention cut a day in two.
+    #[test]
+    fn daily_sums_and_latest_hours_match_the_hourly_rows() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        ingest(&store, &org, &project, &mixed_sessions(now), now);
+        let check = |label: &str| {
+            store
+                .read_blocking(|conn| {
+                    let releases: Vec<i64> = conn
+                        .prepare("SELECT id FROM releases")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    let n = now.timestamp();
+                    let ending_now = |secs| window(n, secs);
+                    let ending_before = |secs, ago| {
+                        let (s, e) = window(n - ago, secs);
+                        (s, e)
+                    };
+                    for ((start, end), envs) in [
+                        (ending_now(14 * 86400), vec![]),
+                        (ending_now(7 * 86400), vec!["production".to_string()]),
+                        (ending_now(3 * 86400 + 7200), vec![]),
+                        (ending_now(86400), vec![]),
+                        (ending_now(3600), vec![]),
+                        (ending_before(3 * 86400, 2 * 86400), vec![]),
+                        (ending_before(86400 + 5 * 3600, 36 * 3600), vec![]),
+                    ] {
+                        let sc = Scope {
+                            org_id: org.id,
+                            release_ids: Some(releases.clone()),
+                            environments: envs,
+                            start,
+                            end,
+                            ..Default::default()
+                        };
+                        let what = format!("{label}: [{start}, {end})");
+                        let users: HashMap<Pair, (u64, u64)> =
+                            store::users_by_release(conn, &sc)?
+                                .into_iter()
+                                .map(|(k, u)| (k, (u.users, u.crashed)))
+                                .collect();
+                        assert_eq!(users, hourly_union(conn, &sc), "{what}");
+                        let (counts, bins) = hourly_sums(conn, &sc);
+                        let summed: HashMap<Pair, (u64, u64, u64)> =
+                            store::counts_by_release(conn, &sc)?
+                                .into_iter()
+                                .map(|(k, c)| (k, (c.sessions, c.crashed, c.errored())))
+                                .collect();
+                        assert_eq!(summed, counts, "{what}");
+                        let mut daily_bins = store::duration_bins_by_release(conn, &sc)?;
+                        daily_bins.values_mut().for_each(|v| v.sort());
+                        assert_eq!(daily_bins, bins, "{what}");
+                    }
+                    Ok::<_, CoreError>(())
+                })
+                .unwrap();
+        };
+        check("as written");
+        let cutoff = bucket_of(now.timestamp()) - 5 * 86400 - 7 * 3600;
+        store
+            .write_blocking(|tx| store::prune_before(tx, cutoff))
+            .unwrap();
+        check("after retention");
+    }
+
+    /// Migration 0021's backfill builds from the hourly rows exactly what live writes build.
+    #[test]
+    fn migration_0021_backfill_matches_live_writes() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        ingest(&store, &org, &project, &mixed_sessions(now), now);
+        let tables = [
+            "health_rollups_daily",
+            "health_durations_daily",
+            "health_user_last",
+        ];
+        let dump = |conn: &Connection| -> Vec<Vec<String>> {
+            tables
+                .iter()
+                .map(|t| {
+                    let mut stmt = conn.prepare(&format!("SELECT * FROM {t}")).unwrap();
+                    let n = stmt.column_count();
+                    let mut rows: Vec<String> = stmt
+                        .query_map([], |r| {
+                            Ok((0..n)
+                                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                                .collect::<Vec<_>>()
+                                .join("|"))
+                        })
+                        .unwrap()
+                        .collect::<Result<_, _>>()
+                        .unwrap();
+                    rows.sort();
+                    rows
+                })
+                .collect()
+        };
+        let live = store.read_blocking(|c| Ok::<_, CoreError>(dump(c))).unwrap();
+        assert!(live.iter().all(|rows| !rows.is_empty()));
+        let sql = include_str!("../store/migrations/0021_health_daily_counts.sql");
+        let backfill = &sql[sql.find("-- Backfill").unwrap()..];
+        let rebuilt = store
+            .write_blocking(|tx| {
+                for t in tables {
+                    tx.execute(&format!("DELETE FROM {t}"), [])?;
+                }
+                tx.execute_batch(backfill)?;
+                Ok::<_, CoreError>(dump(tx))
+            })
+            .unwrap();
+        assert_eq!(rebuilt, live);
+    }
+
     #[test]
     fn migration_0017_backfills_daily_sets_from_the_hourly_ones() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,12 +1,16 @@
-//! Release-health rollups (migrations 0013 and 0017): hourly session counts per (project,
-//! release, hour, environment), exact per-hour sets of distinct users and errored session ids,
-//! exact per-day sets of distinct users, a duration histogram, refusal counters and adoption
+//! Release-health rollups (migrations 0013, 0017 and 0021): hourly session counts per
+//! (project, release, hour, environment) and their daily sums, exact per-hour sets of distinct
+//! users and errored session ids, exact per-day sets of distinct users, each user's latest
+//! hours per release, a duration histogram per hour and per day, refusal counters and adoption
 //! stages.
 //!
 //! Ids (`did`, `sid`) are stored as 64-bit hashes: a collision needs billions of ids, so the
 //! sets are exact for any realistic population, and a period's distinct count is a
 //! `COUNT(DISTINCT ...)` over its parts: the whole days from the daily sets and the edge hours
 //! from the hourly ones ([`split_window`]). The parts do not overlap, so the union is exact.
+//! Sums (session counts, duration bins) are read the same way from their daily twins. A
+//! period that ends after every user's latest hour (the releases page's: they end now) counts
+//! distinct users from one row per user instead ([`users_by_release`]).
 
 use std::collections::HashMap;
 
@@ -38,31 +42,36 @@ pub struct Key<'a> {
     pub environment: &'a str,
 }
 
-/// Adds counts to a rollup row (creating it).
+/// Adds counts to a rollup row (creating it) and to its day's row.
 pub fn add_counts(conn: &Connection, k: &Key<'_>, c: &SessionCounts) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO health_rollups (project_id, release_id, bucket, environment, sessions,
-             errored_preaggr, errored_sids, crashed, abnormal, unhandled)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions,
-             errored_preaggr = errored_preaggr + excluded.errored_preaggr,
-             errored_sids = errored_sids + excluded.errored_sids,
-             crashed = crashed + excluded.crashed,
-             abnormal = abnormal + excluded.abnormal,
-             unhandled = unhandled + excluded.unhandled",
-    )?
-    .execute(params![
-        k.project_id,
-        k.release_id,
-        k.bucket,
-        k.environment,
-        c.sessions as i64,
-        c.errored_preaggr as i64,
-        c.errored_sids as i64,
-        c.crashed as i64,
-        c.abnormal as i64,
-        c.unhandled as i64,
-    ])?;
+    for (table, time, at) in [
+        ("health_rollups", "bucket", k.bucket),
+        ("health_rollups_daily", "day", day_of(k.bucket)),
+    ] {
+        conn.prepare_cached(&format!(
+            "INSERT INTO {table} (project_id, release_id, {time}, environment, sessions,
+                 errored_preaggr, errored_sids, crashed, abnormal, unhandled)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions,
+                 errored_preaggr = errored_preaggr + excluded.errored_preaggr,
+                 errored_sids = errored_sids + excluded.errored_sids,
+                 crashed = crashed + excluded.crashed,
+                 abnormal = abnormal + excluded.abnormal,
+                 unhandled = unhandled + excluded.unhandled"
+        ))?
+        .execute(params![
+            k.project_id,
+            k.release_id,
+            at,
+            k.environment,
+            c.sessions as i64,
+            c.errored_preaggr as i64,
+            c.errored_sids as i64,
+            c.crashed as i64,
+            c.abnormal as i64,
+            c.unhandled as i64,
+        ])?;
+    }
     Ok(())
 }
 
@@ -84,8 +93,8 @@ pub fn add_errored_sid(conn: &Connection, k: &Key<'_>, sid: &str) -> Result<bool
     Ok(n == 1)
 }
 
-/// Adds a user (with its status flags OR-ed in) to the hour's set and to its day's set, in
-/// the caller's transaction. The rollup row must exist.
+/// Adds a user (with its status flags OR-ed in) to the hour's set and to its day's set, and
+/// moves its latest hours forward, in the caller's transaction. The rollup row must exist.
 pub fn add_user(conn: &Connection, k: &Key<'_>, did: &str, flags: i64) -> Result<(), StoreError> {
     let user = id_hash(did);
     conn.prepare_cached(
@@ -114,23 +123,42 @@ pub fn add_user(conn: &Connection, k: &Key<'_>, did: &str, flags: i64) -> Result
         user,
         flags
     ])?;
-    Ok(())
-}
-
-/// Counts one exited session's duration into the hour's histogram. The rollup row must exist.
-pub fn add_duration(conn: &Connection, k: &Key<'_>, bin: i64) -> Result<(), StoreError> {
+    let at = |flag: i64| if flags & flag != 0 { k.bucket } else { 0 };
     conn.prepare_cached(
-        "INSERT INTO health_durations (project_id, release_id, bucket, environment, bin, count)
-         VALUES (?1, ?2, ?3, ?4, ?5, 1)
-         ON CONFLICT DO UPDATE SET count = count + 1",
+        "INSERT INTO health_user_last (project_id, release_id, environment, user, seen, errored,
+             crashed, abnormal)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT DO UPDATE SET seen = max(seen, excluded.seen),
+             errored = max(errored, excluded.errored), crashed = max(crashed, excluded.crashed),
+             abnormal = max(abnormal, excluded.abnormal)",
     )?
     .execute(params![
         k.project_id,
         k.release_id,
-        k.bucket,
         k.environment,
-        bin
+        user,
+        k.bucket,
+        at(user_flags::ERRORED),
+        at(user_flags::CRASHED),
+        at(user_flags::ABNORMAL),
     ])?;
+    Ok(())
+}
+
+/// Counts one exited session's duration into the hour's histogram and its day's. The rollup
+/// row must exist.
+pub fn add_duration(conn: &Connection, k: &Key<'_>, bin: i64) -> Result<(), StoreError> {
+    for (table, time, at) in [
+        ("health_durations", "bucket", k.bucket),
+        ("health_durations_daily", "day", day_of(k.bucket)),
+    ] {
+        conn.prepare_cached(&format!(
+            "INSERT INTO {table} (project_id, release_id, {time}, environment, bin, count)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1)
+             ON CONFLICT DO UPDATE SET count = count + 1"
+        ))?
+        .execute(params![k.project_id, k.release_id, at, k.environment, bin])?;
+    }
     Ok(())
 }
 
@@ -321,6 +349,33 @@ fn user_parts(scope: &Scope) -> (String, Vec<Value>) {
     (parts.join(" UNION ALL "), args)
 }
 
+/// The rows of an hourly table of sums (`health_rollups`, `health_durations`) over a scope as
+/// a subquery of `(project_id, release_id, <columns>)`: its whole days from the table's daily
+/// twin (`<table>_daily`), its edge hours from the table itself. Sums add up across the parts.
+fn sum_parts(scope: &Scope, table: &str, columns: &str) -> (String, Vec<Value>) {
+    let split = split_window(scope.start, scope.end);
+    let daily = format!("{table}_daily");
+    let mut reads: Vec<(&str, &str, (i64, i64))> = [split.head, split.tail]
+        .into_iter()
+        .flatten()
+        .map(|range| (table, "bucket", range))
+        .chain(split.days.map(|days| (daily.as_str(), "day", days)))
+        .collect();
+    if reads.is_empty() {
+        reads.push((table, "bucket", (scope.start, scope.start)));
+    }
+    let mut parts = Vec::new();
+    let mut args = Vec::new();
+    for (table, time, range) in reads {
+        let (clause, a) = scope.clause_over(time, range);
+        parts.push(format!(
+            "SELECT t.project_id, t.release_id, t.{columns} FROM {table} t WHERE {clause}"
+        ));
+        args.extend(a);
+    }
+    (parts.join(" UNION ALL "), args)
+}
+
 /// One (bin, count) row of the duration histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DurationRow {
@@ -358,10 +413,10 @@ pub fn duration_bins_by_release(
     conn: &Connection,
     scope: &Scope,
 ) -> Result<HashMap<Pair, Vec<(i64, u64)>>, StoreError> {
-    let (clause, args) = scope.clause();
+    let (parts, args) = sum_parts(scope, "health_durations", "bin, t.count");
     let sql = format!(
-        "SELECT t.release_id, t.project_id, t.bin, sum(t.count) FROM health_durations t
-         WHERE {clause} GROUP BY t.release_id, t.project_id, t.bin"
+        "SELECT t.release_id, t.project_id, t.bin, sum(t.count) FROM ({parts}) t
+         GROUP BY t.release_id, t.project_id, t.bin"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut out: HashMap<Pair, Vec<(i64, u64)>> = HashMap::new();
@@ -379,11 +434,15 @@ pub fn counts_by_release(
     conn: &Connection,
     scope: &Scope,
 ) -> Result<HashMap<(i64, i64), SessionCounts>, StoreError> {
-    let (clause, args) = scope.clause();
+    let (parts, args) = sum_parts(
+        scope,
+        "health_rollups",
+        "sessions, t.errored_preaggr, t.errored_sids, t.crashed, t.abnormal, t.unhandled",
+    );
     let sql = format!(
         "SELECT t.release_id, t.project_id, sum(t.sessions), sum(t.errored_preaggr),
              sum(t.errored_sids), sum(t.crashed), sum(t.abnormal), sum(t.unhandled)
-         FROM health_rollups t WHERE {clause} GROUP BY t.release_id, t.project_id"
+         FROM ({parts}) t GROUP BY t.release_id, t.project_id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut out = HashMap::new();
@@ -405,8 +464,65 @@ pub fn counts_by_release(
     Ok(out)
 }
 
-/// Distinct users per (release, project) over a scope: a union over its days and hours.
+/// Distinct users per (release, project) over a scope. A period no user has passed yet (the
+/// releases page's, which end at the current hour) is read from each user's latest hours;
+/// any other from the union of its day and hour sets. Both are exact.
 pub fn users_by_release(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<HashMap<(i64, i64), UserCounts>, StoreError> {
+    if scope.release_ids.is_some()
+        && let Some(counts) = users_by_release_latest(conn, scope)?
+    {
+        return Ok(counts);
+    }
+    users_by_release_union(conn, scope)
+}
+
+/// [`users_by_release`] from `health_user_last`: a user was seen in `[start, end)` when its
+/// latest hour is at or after `start`, provided no user of the scope has a later hour than
+/// `end` (then `None`, and the caller takes the union). Per user, its environments merge by
+/// their latest hours.
+fn users_by_release_latest(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<Option<HashMap<Pair, UserCounts>>, StoreError> {
+    let (clause, mut args) = scope.clause_over("seen", (scope.start, i64::MAX));
+    let sql = format!(
+        "SELECT release_id, project_id, count(*), sum(errored >= ?), sum(crashed >= ?),
+             sum(abnormal >= ?), max(seen)
+         FROM (SELECT t.release_id, t.project_id, t.user, max(t.seen) AS seen,
+                   max(t.errored) AS errored, max(t.crashed) AS crashed,
+                   max(t.abnormal) AS abnormal
+               FROM health_user_last t WHERE {clause}
+               GROUP BY t.release_id, t.project_id, t.user)
+         GROUP BY release_id, project_id"
+    );
+    let mut all = vec![Value::from(scope.start); 3];
+    all.append(&mut args);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = HashMap::new();
+    let mut rows = stmt.query(params_from_iter(all))?;
+    while let Some(r) = rows.next()? {
+        if r.get::<_, i64>(6)? >= scope.end {
+            return Ok(None);
+        }
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        out.insert(
+            (r.get(0)?, r.get(1)?),
+            UserCounts {
+                users: n(2)?,
+                errored: n(3)?,
+                crashed: n(4)?,
+                abnormal: n(5)?,
+            },
+        );
+    }
+    Ok(Some(out))
+}
+
+/// [`users_by_release`] as the union of the scope's day and hour sets.
+fn users_by_release_union(
     conn: &Connection,
     scope: &Scope,
 ) -> Result<HashMap<(i64, i64), UserCounts>, StoreError> {
@@ -510,27 +626,55 @@ pub fn pairs_with_data(conn: &Connection, pairs: &[Pair]) -> Result<Vec<Pair>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Deletes rollups of hours before `bucket` (their sets and histograms go with them) and the
-/// daily user sets of days before it; the day `bucket` falls in is rebuilt from its remaining
-/// hours, so every daily set stays the union of its hours.
+/// Deletes rollups of hours before `bucket` (their sets and histograms go with them), the
+/// daily rows of days before it, and latest hours before it; the day `bucket` falls in is
+/// rebuilt from its remaining hours, so every daily row stays the sum (or union) of its hours.
 pub fn prune_before(conn: &Connection, bucket: i64) -> Result<usize, StoreError> {
     let pruned = conn
         .prepare_cached("DELETE FROM health_rollups WHERE bucket < ?1")?
         .execute([bucket])?;
     let day = day_of(bucket);
-    conn.prepare_cached("DELETE FROM health_users_daily WHERE day < ?1")?
-        .execute([day])?;
-    if day < bucket {
-        conn.prepare_cached("DELETE FROM health_users_daily WHERE day = ?1")?
+    for table in [
+        "health_users_daily",
+        "health_rollups_daily",
+        "health_durations_daily",
+    ] {
+        // A partial day is deleted too, then rebuilt below.
+        let op = if day < bucket { "<=" } else { "<" };
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE day {op} ?1"))?
             .execute([day])?;
-        conn.prepare_cached(
+    }
+    if day < bucket {
+        for sql in [
             "INSERT INTO health_users_daily (project_id, release_id, day, environment, user, flags)
              SELECT project_id, release_id, ?1, environment, user,
                  max(flags & 1) | max(flags & 2) | max(flags & 4) | max(flags & 8)
              FROM health_users WHERE bucket >= ?2 AND bucket < ?1 + 86400
              GROUP BY project_id, release_id, environment, user",
-        )?
-        .execute([day, bucket])?;
+            "INSERT INTO health_rollups_daily (project_id, release_id, day, environment,
+                 sessions, errored_preaggr, errored_sids, crashed, abnormal, unhandled)
+             SELECT project_id, release_id, ?1, environment, sum(sessions),
+                 sum(errored_preaggr), sum(errored_sids), sum(crashed), sum(abnormal),
+                 sum(unhandled)
+             FROM health_rollups WHERE bucket >= ?2 AND bucket < ?1 + 86400
+             GROUP BY project_id, release_id, environment",
+            "INSERT INTO health_durations_daily (project_id, release_id, day, environment, bin,
+                 count)
+             SELECT project_id, release_id, ?1, environment, bin, sum(count)
+             FROM health_durations WHERE bucket >= ?2 AND bucket < ?1 + 86400
+             GROUP BY project_id, release_id, environment, bin",
+        ] {
+            conn.prepare_cached(sql)?.execute([day, bucket])?;
+        }
+    }
+    // Latest hours before the cut say nothing about the periods that remain.
+    conn.prepare_cached("DELETE FROM health_user_last WHERE seen < ?1")?
+        .execute([bucket])?;
+    for column in ["errored", "crashed", "abnormal"] {
+        conn.prepare_cached(&format!(
+            "UPDATE health_user_last SET {column} = 0 WHERE {column} > 0 AND {column} < ?1"
+        ))?
+        .execute([bucket])?;
     }
     Ok(pruned)
 }

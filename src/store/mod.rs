@@ -104,6 +104,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0015_grouping.sql")),
         M::up(include_str!("migrations/0016_notifications.sql")),
         M::up(include_str!("migrations/0017_health_daily_users.sql")),
+        M::up(include_str!("migrations/0021_health_daily_counts.sql")),
     ]
 }
 
