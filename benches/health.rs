@@ -329,13 +329,13 @@ fn main() {
     if only != "page" {
         let r = bench_ingest();
         println!(
-        "| single-session envelopes (real daemon, loopback) | {} sessions, {} connections; {} counted | {:.0} sessions/s; p50 {:.2} ms, p99 {:.2} ms | ≥ 10 000/s, p99 < 20 ms |",
-        r.sessions,
-        r.clients,
-        r.stored,
-        r.sessions as f64 / r.secs,
-        r.p50_ms,
-        r.p99_ms
+            "| single-session envelopes (real daemon, loopback) | {} sessions, {} connections; {} counted | {:.0} sessions/s; p50 {:.2} ms, p99 {:.2} ms | ≥ 10 000/s, p99 < 20 ms |",
+            r.sessions,
+            r.clients,
+            r.stored,
+            r.sessions as f64 / r.secs,
+            r.p50_ms,
+            r.p99_ms
         );
     }
     if only != "ingest" {

@@ -735,6 +735,90 @@ mod tests {
         );
     }
 
+    /// `release.stage:` and `sort=adoption` on the releases list, over the stages the test
+    /// above builds.
+    #[test]
+    fn release_list_filters_by_stage_and_sorts_by_adoption() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        let later = now + Duration::hours(5);
+        for (items, started, at) in [
+            (
+                vec![("app@1.0", "production", 95), ("app@0.9", "production", 5)],
+                now - Duration::hours(2),
+                now,
+            ),
+            (
+                vec![("app@2.0", "production", 100)],
+                later - Duration::minutes(10),
+                later,
+            ),
+        ] {
+            ingest(&store, &org, &project, &aggregates(&items, started), at);
+            store.write_blocking(|tx| update_adoption(tx, at)).unwrap();
+        }
+        let list = |query: &str, sort: &str, envs: &[&str]| {
+            let req = crate::core::release::ListRequest {
+                query: Some(query.to_string()),
+                sort: Some(sort.to_string()),
+                environments: envs.iter().map(|e| e.to_string()).collect(),
+                ..Default::default()
+            };
+            store.read_blocking(|conn| {
+                crate::core::release::list(conn, &org, &req).map(|page| {
+                    page.items
+                        .into_iter()
+                        .map(|r| r.release.version)
+                        .collect::<Vec<_>>()
+                })
+            })
+        };
+        let prod = ["production"];
+        assert_eq!(
+            list("release.stage:adopted", "date", &prod).unwrap(),
+            ["app@2.0"]
+        );
+        assert_eq!(
+            list("release.stage:replaced", "date", &prod).unwrap(),
+            ["app@1.0"]
+        );
+        assert_eq!(
+            list("release.stage:low_adoption", "date", &prod).unwrap(),
+            ["app@0.9"]
+        );
+        let mut others = list("!release.stage:adopted", "date", &prod).unwrap();
+        others.sort();
+        assert_eq!(others, ["app@0.9", "app@1.0"]);
+        let mut both = list("release.stage:[adopted,replaced]", "date", &prod).unwrap();
+        both.sort();
+        assert_eq!(both, ["app@1.0", "app@2.0"]);
+        assert!(
+            list("release.stage:adopted", "date", &["staging"])
+                .unwrap()
+                .is_empty()
+        );
+        for (query, envs, detail) in [
+            (
+                "release.stage:adopted",
+                &[][..],
+                "Choose a single environment to filter by release stage.",
+            ),
+            (
+                "release.stage:gone",
+                &prod[..],
+                "Unsupported release.stage value.",
+            ),
+        ] {
+            let err = list(query, "date", envs).unwrap_err();
+            assert!(err.to_string().contains(detail), "{err}");
+        }
+        // Adopted most recently first, never adopted (in production) last.
+        assert_eq!(
+            list("", "adoption", &prod).unwrap(),
+            ["app@2.0", "app@1.0", "app@0.9"]
+        );
+    }
+
     /// Session updates with users: `(release, environment, did, status, started)`.
     fn user_sessions(items: &[(&str, &str, String, &str, DateTime<Utc>)]) -> Envelope {
         let mut body = String::from("{}\n");
@@ -950,11 +1034,10 @@ mod tests {
                             ..Default::default()
                         };
                         let what = format!("{label}: [{start}, {end})");
-                        let users: HashMap<Pair, (u64, u64)> =
-                            store::users_by_release(conn, &sc)?
-                                .into_iter()
-                                .map(|(k, u)| (k, (u.users, u.crashed)))
-                                .collect();
+                        let users: HashMap<Pair, (u64, u64)> = store::users_by_release(conn, &sc)?
+                            .into_iter()
+                            .map(|(k, u)| (k, (u.users, u.crashed)))
+                            .collect();
                         assert_eq!(users, hourly_union(conn, &sc), "{what}");
                         let (counts, bins) = hourly_sums(conn, &sc);
                         let summed: HashMap<Pair, (u64, u64, u64)> =
@@ -1011,7 +1094,9 @@ mod tests {
                 })
                 .collect()
         };
-        let live = store.read_blocking(|c| Ok::<_, CoreError>(dump(c))).unwrap();
+        let live = store
+            .read_blocking(|c| Ok::<_, CoreError>(dump(c)))
+            .unwrap();
         assert!(live.iter().all(|rows| !rows.is_empty()));
         let sql = include_str!("../store/migrations/0021_health_daily_counts.sql");
         let backfill = &sql[sql.find("-- Backfill").unwrap()..];

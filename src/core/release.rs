@@ -534,19 +534,17 @@ pub fn list(conn: &Connection, org: &Org, req: &ListRequest) -> Result<Page<Row>
             }
             Sort::Date
         }
-        Some("adoption") => {
-            return Err(CoreError::invalid(
-                "sort",
-                "sorting by adoption is not supported by shiplog; sort by crash_free_sessions, sessions or users (with flatten=1) instead",
-            ));
-        }
+        Some("adoption") => Sort::Adoption {
+            project_ids: projects.iter().map(|p| p.id).collect(),
+            environments: req.environments.clone(),
+        },
         Some(_) => return Err(CoreError::invalid("sort", "invalid sort")),
     };
     let health_sort = req.sort.as_deref().and_then(HealthSort::parse);
     let per_page = parse_per_page(req.per_page.as_deref())?;
     let page = Cursor::page_number(req.cursor.as_deref())?;
     let filters = match req.query.as_deref() {
-        Some(q) => parse_query(q)?,
+        Some(q) => parse_query_in(q, &req.environments, &project_ids_of(&projects))?,
         None => Vec::new(),
     };
     let offset = (page as usize).saturating_mul(per_page);
@@ -637,10 +635,26 @@ static FREE_TEXT_SUFFIX: LazyLock<Regex> =
 static SEARCH_TERM: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(!?)([A-Za-z_][A-Za-z0-9_.]*):(.*)$").expect("static regex"));
 
+fn project_ids_of(projects: &[Project]) -> Vec<i64> {
+    projects.iter().map(|p| p.id).collect()
+}
+
 /// Parses Sentry's release search syntax (sentry-semantics.md §6): free text matches versions
 /// case-insensitively anywhere; `release:`, `release.version:`, `release.package:`,
-/// `release.build:` and `finalized:` narrow it.
+/// `release.build:` and `finalized:` narrow it. `release.stage:` needs an environment: see
+/// [`parse_query_in`].
 pub fn parse_query(query: &str) -> Result<Vec<Filter>, CoreError> {
+    parse_query_in(query, &[], &[])
+}
+
+/// [`parse_query`] for a list narrowed to some environments and projects, which
+/// `release.stage:adopted|replaced|low_adoption` (or a `[list]` of them, or `!` for the others)
+/// needs: exactly one environment, as Sentry requires.
+pub fn parse_query_in(
+    query: &str,
+    environments: &[String],
+    project_ids: &[i64],
+) -> Result<Vec<Filter>, CoreError> {
     let mut filters = Vec::new();
     let mut free = Vec::new();
     for token in crate::model::search::tokenize(query) {
@@ -668,10 +682,11 @@ pub fn parse_query(query: &str) -> Result<Vec<Filter>, CoreError> {
                     ));
                 }
             },
-            "release.stage" | "release.created" => {
+            "release.stage" => stage_filter(&value, negated, environments, project_ids)?,
+            "release.created" => {
                 return Err(CoreError::invalid(
                     "query",
-                    format!("{key} is not supported by shiplog (it needs release health data)"),
+                    "release.created is not supported by shiplog; sort by date instead",
                 ));
             }
             "release.version" | "release.package" | "release.build" | "finalized" => {
@@ -701,6 +716,52 @@ pub fn parse_query(query: &str) -> Result<Vec<Filter>, CoreError> {
         });
     }
     Ok(filters)
+}
+
+/// `release.stage:` (Sentry's `ReleaseQuerySet.filter_by_stage`): one environment, stages
+/// `adopted`, `replaced` and `low_adoption`, a `[list]`, `!` for the other stages.
+fn stage_filter(
+    value: &str,
+    negated: bool,
+    environments: &[String],
+    project_ids: &[i64],
+) -> Result<Filter, CoreError> {
+    const STAGES: [&str; 3] = ["adopted", "low_adoption", "replaced"];
+    let [environment] = environments else {
+        return Err(CoreError::invalid(
+            "query",
+            "Choose a single environment to filter by release stage.",
+        ));
+    };
+    let listed: Vec<&str> = match value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .collect(),
+        None => vec![value],
+    };
+    let mut chosen = Vec::new();
+    for stage in listed {
+        match STAGES.iter().find(|s| **s == stage) {
+            Some(s) => chosen.push(*s),
+            None => {
+                return Err(CoreError::invalid(
+                    "query",
+                    "Unsupported release.stage value.",
+                ));
+            }
+        }
+    }
+    let stages = if negated {
+        STAGES.into_iter().filter(|s| !chosen.contains(s)).collect()
+    } else {
+        chosen
+    };
+    Ok(Filter::Stage {
+        stages,
+        environment: environment.clone(),
+        project_ids: project_ids.to_vec(),
+    })
 }
 
 fn release_filter(value: &str, negated: bool) -> Result<Filter, CoreError> {

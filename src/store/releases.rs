@@ -177,7 +177,7 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
 }
 
 /// How a release list is ordered (Sentry's `sort` parameter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sort {
     /// Newest first by creation.
     Date,
@@ -185,6 +185,12 @@ pub enum Sort {
     Semver,
     /// Greatest numeric build first; only releases that have a build number.
     Build,
+    /// Most recently adopted first (in the listed projects and environments), releases never
+    /// adopted last, newest first among equals.
+    Adoption {
+        project_ids: Vec<i64>,
+        environments: Vec<String>,
+    },
 }
 
 /// One condition of a release search, already parsed (see `core::release::parse_query`).
@@ -221,6 +227,13 @@ pub enum Filter {
     Any(Vec<Filter>),
     /// All of several conditions (a semver wildcard is a range).
     All(Vec<Filter>),
+    /// `release.stage:` in one environment: the release is at one of these adoption stages
+    /// (`adopted`, `replaced`, `low_adoption`) in some project (of `project_ids`, when given).
+    Stage {
+        stages: Vec<&'static str>,
+        environment: String,
+        project_ids: Vec<i64>,
+    },
 }
 
 /// A release list request.
@@ -316,6 +329,51 @@ fn filter_sql(filter: &Filter, params: &mut Vec<Value>) -> String {
                 format!("({})", parts.join(" OR "))
             }
         }
+        Filter::Stage {
+            stages,
+            environment,
+            project_ids,
+        } => {
+            let env = bind(Value::Text(environment.clone()));
+            let mut projects = String::new();
+            if !project_ids.is_empty() {
+                let marks: Vec<String> = project_ids
+                    .iter()
+                    .map(|id| bind(Value::Integer(*id)))
+                    .collect();
+                projects = format!(" AND {{t}}.project_id IN ({})", marks.join(", "));
+            }
+            let adoption = |t: &str, cond: &str| {
+                format!(
+                    "EXISTS (SELECT 1 FROM health_adoption {t} WHERE {t}.release_id = r.id \
+                     AND {t}.environment = {env}{} AND {cond})",
+                    projects.replace("{t}", t)
+                )
+            };
+            let parts: Vec<String> = stages
+                .iter()
+                .map(|stage| match *stage {
+                    "adopted" => adoption("a", "a.adopted IS NOT NULL AND a.unadopted IS NULL"),
+                    "replaced" => {
+                        adoption("a", "a.adopted IS NOT NULL AND a.unadopted IS NOT NULL")
+                    }
+                    // Sessions in the environment, never adopted there.
+                    _ => format!(
+                        "EXISTS (SELECT 1 FROM health_rollups h WHERE h.release_id = r.id \
+                         AND h.environment = {env}{} AND NOT EXISTS (SELECT 1 FROM \
+                         health_adoption a WHERE a.release_id = h.release_id \
+                         AND a.project_id = h.project_id AND a.environment = h.environment \
+                         AND a.adopted IS NOT NULL))",
+                        projects.replace("{t}", "h")
+                    ),
+                })
+                .collect();
+            if parts.is_empty() {
+                "0".into()
+            } else {
+                format!("({})", parts.join(" OR "))
+            }
+        }
         Filter::All(list) => {
             let parts: Vec<String> = list.iter().map(|f| filter_sql(f, params)).collect();
             if parts.is_empty() {
@@ -353,15 +411,45 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Release>, StoreError
     for f in &q.filters {
         wheres.push(filter_sql(f, &mut params));
     }
-    let order = match q.sort {
-        Sort::Date => "r.date_added DESC, r.id DESC",
-        Sort::Semver => {
-            "r.major IS NULL, r.major DESC, r.minor DESC, r.patch DESC, r.revision DESC, \
-             r.prerelease_case DESC, r.prerelease DESC, r.date_added DESC, r.id DESC"
-        }
+    let order = match &q.sort {
+        Sort::Date => "r.date_added DESC, r.id DESC".to_string(),
+        Sort::Semver => "r.major IS NULL, r.major DESC, r.minor DESC, r.patch DESC, \
+             r.revision DESC, r.prerelease_case DESC, r.prerelease DESC, r.date_added DESC, r.id DESC"
+            .to_string(),
         Sort::Build => {
             wheres.push("r.build_number IS NOT NULL".into());
-            "r.build_number DESC, r.date_added DESC, r.id DESC"
+            "r.build_number DESC, r.date_added DESC, r.id DESC".to_string()
+        }
+        Sort::Adoption {
+            project_ids,
+            environments,
+        } => {
+            let mut conds = String::new();
+            let mut list = |col: &str, values: Vec<Value>| {
+                if values.is_empty() {
+                    return;
+                }
+                let marks: Vec<String> = values
+                    .into_iter()
+                    .map(|v| {
+                        params.push(v);
+                        format!("?{}", params.len())
+                    })
+                    .collect();
+                conds.push_str(&format!(" AND a.{col} IN ({})", marks.join(", ")));
+            };
+            list(
+                "project_id",
+                project_ids.iter().map(|id| Value::Integer(*id)).collect(),
+            );
+            list(
+                "environment",
+                environments.iter().map(|e| Value::Text(e.clone())).collect(),
+            );
+            let adopted = format!(
+                "(SELECT max(a.adopted) FROM health_adoption a WHERE a.release_id = r.id{conds})"
+            );
+            format!("{adopted} IS NULL, {adopted} DESC, r.date_added DESC, r.id DESC")
         }
     };
     params.push(Value::Integer(q.limit as i64 + 1));
