@@ -119,6 +119,15 @@ fn a_daemon_store_is_copied_into_postgres_with_every_row() {
         assert!(before[table] >= min, "{table}: {before:?}");
     }
 
+    // The server's own reason, not just "db error".
+    let out = d.shiplog(&["migrate", "--to", &cluster.url("nosuch")]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("database \"nosuch\" does not exist"),
+        "{}",
+        stderr(&out)
+    );
+
     let url = cluster.create_db();
     let out = d.shiplog(&["migrate", "--to", &url]);
     assert!(

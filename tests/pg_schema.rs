@@ -429,6 +429,23 @@ fn postgres_schema_matches_sqlite_schema() {
     assert_eq!(again, 0, "migrating twice applies nothing the second time");
     assert_eq!(version, MIGRATIONS.len() as i64);
 
+    // SQLite compares text byte by byte; so must PostgreSQL, whatever the database's locale,
+    // or ORDER BY version (and every text index) would sort differently on the two.
+    let not_c: Vec<String> = query(
+        &url,
+        "SELECT table_name || '.' || column_name FROM information_schema.columns
+          WHERE table_schema = 'public' AND data_type = 'text'
+            AND collation_name IS DISTINCT FROM 'C' AND table_name <> 'shiplog_schema_migrations'
+          ORDER BY 1",
+    )
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    assert!(
+        not_c.is_empty(),
+        "text columns without COLLATE \"C\" in PostgreSQL: {not_c:?}"
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shiplog.sqlite3");
     drop(shiplog::store::Store::open(&path).expect("SQLite migrations"));

@@ -49,10 +49,12 @@ pub fn run(config: &Config, args: &MigrateArgs) -> Result<ExitCode, CliError> {
     let mut stderr = std::io::stderr();
     let mut report_progress = |p: Progress<'_>| {
         let _ = match p {
-            Progress::Start { table, rows } if rows > copy::BATCH_ROWS => {
+            Progress::Start { table, rows } if rows > 0 => {
                 writeln!(stderr, "copying {table} ({rows} rows)")
             }
-            Progress::Rows { table, done, rows } if rows > copy::BATCH_ROWS => {
+            // Batches of a big table (by rows, or by bytes for the chunks), not the one line
+            // that ends a small one.
+            Progress::Rows { table, done, rows } if done < rows || rows > copy::BATCH_ROWS => {
                 writeln!(stderr, "  {table}: {done}/{rows}")
             }
             _ => Ok(()),

@@ -19,7 +19,9 @@
 //! two daemons starting on one database apply it once. Type mapping: `INTEGER` becomes
 //! `BIGINT` (SQLite integers are 64-bit), `INTEGER PRIMARY KEY id` becomes an identity column
 //! that accepts explicit ids (the copy keeps every id), `BLOB` becomes `BYTEA`; flags SQLite
-//! stores as 0/1 stay integers so every query reads the same values on both. `user` and
+//! stores as 0/1 stay integers so every query reads the same values on both. Every `TEXT`
+//! column is `COLLATE "C"`: SQLite compares text byte by byte, and versions, timestamps and
+//! names must sort the same on both whatever locale the database was created with. `user` and
 //! `offset` are reserved words in PostgreSQL and are quoted there.
 //!
 //! A PostgreSQL store starts empty at the schema of SQLite's 0017, so the data backfills of
@@ -38,7 +40,7 @@ use tokio_postgres::NoTls;
 pub const VERSION_TABLE: &str = "shiplog_schema_migrations";
 
 /// Key of the advisory lock held while migrating ("shiplog" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7368_6970_6c6f_67;
+const MIGRATION_LOCK: i64 = 0x0073_6869_706c_6f67;
 
 /// PostgreSQL's migrations, in order, named as their SQLite twins. Append only.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -105,11 +107,8 @@ pub enum PgError {
     #[error("invalid PostgreSQL URL: {0}")]
     Url(String),
     /// No connection could be had from the pool.
-    #[error("cannot connect to PostgreSQL at {target}: {source}")]
-    Connect {
-        target: String,
-        source: deadpool_postgres::PoolError,
-    },
+    #[error("cannot connect to PostgreSQL at {target}: {reason}")]
+    Connect { target: String, reason: String },
     /// PostgreSQL refused a statement.
     #[error("PostgreSQL error: {}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
@@ -202,9 +201,13 @@ impl PgStore {
 
     /// A connection from the pool.
     pub async fn client(&self) -> Result<deadpool_postgres::Client, PgError> {
-        self.pool.get().await.map_err(|source| PgError::Connect {
+        self.pool.get().await.map_err(|e| PgError::Connect {
             target: self.target.clone(),
-            source,
+            // The pool's own message hides the server's ("database x does not exist").
+            reason: match &e {
+                deadpool_postgres::PoolError::Backend(e) => describe(e),
+                other => other.to_string(),
+            },
         })
     }
 

@@ -5,7 +5,7 @@
 
 -- When the verify step passed; NULL while it is pending. Bundles stored before this migration
 -- were read in full when they were assembled.
-ALTER TABLE artifact_bundles ADD COLUMN verified TEXT;
+ALTER TABLE artifact_bundles ADD COLUMN verified TEXT COLLATE "C";
 -- (No backfill: a PostgreSQL store starts empty at the schema of SQLite's 0017; see ../mod.rs.)
 
 -- artifact_index.sha1 becomes NULL until the verify step has hashed the entry. (SQLite rebuilds

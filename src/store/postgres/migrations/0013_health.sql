@@ -6,7 +6,7 @@ CREATE TABLE health_rollups (
     project_id      BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     release_id      BIGINT NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
     bucket          BIGINT NOT NULL,             -- unix seconds of the hour
-    environment     TEXT NOT NULL DEFAULT '',     -- '' = none
+    environment     TEXT COLLATE "C" NOT NULL DEFAULT '',     -- '' = none
     sessions        BIGINT NOT NULL DEFAULT 0,
     errored_preaggr BIGINT NOT NULL DEFAULT 0,
     errored_sids    BIGINT NOT NULL DEFAULT 0,
@@ -22,7 +22,7 @@ CREATE TABLE health_errored_sids (
     project_id  BIGINT NOT NULL,
     release_id  BIGINT NOT NULL,
     bucket      BIGINT NOT NULL,
-    environment TEXT NOT NULL,
+    environment TEXT COLLATE "C" NOT NULL,
     sid         BIGINT NOT NULL,
     PRIMARY KEY (project_id, release_id, bucket, environment, sid),
     FOREIGN KEY (project_id, release_id, bucket, environment)
@@ -33,7 +33,7 @@ CREATE TABLE health_users (
     project_id  BIGINT NOT NULL,
     release_id  BIGINT NOT NULL,
     bucket      BIGINT NOT NULL,
-    environment TEXT NOT NULL,
+    environment TEXT COLLATE "C" NOT NULL,
     "user"        BIGINT NOT NULL,
     flags       BIGINT NOT NULL DEFAULT 0,       -- 1 errored, 2 crashed, 4 abnormal, 8 unhandled
     PRIMARY KEY (project_id, release_id, bucket, environment, "user"),
@@ -46,7 +46,7 @@ CREATE TABLE health_durations (
     project_id  BIGINT NOT NULL,
     release_id  BIGINT NOT NULL,
     bucket      BIGINT NOT NULL,
-    environment TEXT NOT NULL,
+    environment TEXT COLLATE "C" NOT NULL,
     bin         BIGINT NOT NULL,                 -- model::health::duration_bin
     count       BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (project_id, release_id, bucket, environment, bin),
@@ -57,9 +57,9 @@ CREATE TABLE health_durations (
 -- Session items refused at ingest, per project and reason, for operators.
 CREATE TABLE health_refusals (
     project_id  BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    reason      TEXT NOT NULL,
+    reason      TEXT COLLATE "C" NOT NULL,
     count       BIGINT NOT NULL DEFAULT 0,
-    last_seen   TEXT NOT NULL,
+    last_seen   TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (project_id, reason)
 );
 
@@ -67,8 +67,8 @@ CREATE TABLE health_refusals (
 CREATE TABLE health_adoption (
     project_id  BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     release_id  BIGINT NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
-    environment TEXT NOT NULL,
-    adopted     TEXT,
-    unadopted   TEXT,
+    environment TEXT COLLATE "C" NOT NULL,
+    adopted     TEXT COLLATE "C",
+    unadopted   TEXT COLLATE "C",
     PRIMARY KEY (project_id, release_id, environment)
 );

@@ -10,10 +10,10 @@ ALTER TABLE issues ADD COLUMN grouping_version BIGINT NOT NULL DEFAULT 1;
 
 CREATE TABLE issue_hashes (
     project_id        BIGINT NOT NULL REFERENCES projects(id),
-    hash              TEXT NOT NULL,           -- sha1 hex
+    hash              TEXT COLLATE "C" NOT NULL,           -- sha1 hex
     issue_id          BIGINT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
     grouping_version  BIGINT NOT NULL,
-    expires           TEXT,                    -- NULL: never
+    expires           TEXT COLLATE "C",                    -- NULL: never
     PRIMARY KEY (project_id, hash)
 );
 CREATE INDEX issue_hashes_by_issue ON issue_hashes (issue_id);
@@ -26,7 +26,7 @@ ALTER TABLE issues ADD COLUMN user_count BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE issue_users (
     issue_id  BIGINT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
-    tag       TEXT NOT NULL,
+    tag       TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (issue_id, tag)
 );
 

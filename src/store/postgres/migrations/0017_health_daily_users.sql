@@ -9,7 +9,7 @@ CREATE TABLE health_users_daily (
     project_id  BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     release_id  BIGINT NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
     day         BIGINT NOT NULL,                 -- unix seconds of UTC midnight
-    environment TEXT NOT NULL,
+    environment TEXT COLLATE "C" NOT NULL,
     "user"        BIGINT NOT NULL,
     flags       BIGINT NOT NULL DEFAULT 0,
     -- Release first: pages read a list of releases, and deleting a release finds its rows
