@@ -247,3 +247,58 @@ fn migrate_says_what_is_wrong_with_the_target() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// Runs the CLI on a bare data dir (no daemon, embedded defaults).
+fn shiplog_on(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shiplog"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("SHIPLOG_CONFIG")
+        .env_remove("SHIPLOG_DATA_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run shiplog")
+}
+
+#[test]
+fn a_copy_that_fails_leaves_the_database_empty_and_can_be_run_again() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = shiplog_on(&data, &["token", "create", "--name", "ci"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // SQLite keeps bytes that are not UTF-8 in a TEXT column; PostgreSQL's text cannot.
+    let db = rusqlite::Connection::open(data.join("shiplog.sqlite3")).unwrap();
+    db.execute("UPDATE api_tokens SET name = X'fffe'", [])
+        .unwrap();
+
+    let url = cluster.create_db();
+    let out = shiplog_on(&data, &["migrate", "--to", &url]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "cannot copy api_tokens.name of row 1: a binary value cannot be stored as text"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ),
+        0,
+        "the schema was rolled back with the rows"
+    );
+
+    db.execute("UPDATE api_tokens SET name = 'ci'", []).unwrap();
+    let out = shiplog_on(&data, &["migrate", "--to", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        count(&url, "SELECT count(*) FROM api_tokens WHERE name = 'ci'"),
+        1
+    );
+}

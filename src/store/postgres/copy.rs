@@ -6,8 +6,8 @@
 //! a table added by a later migration is copied without a change here.
 //!
 //! The whole copy reads one SQLite snapshot (one read transaction) and writes one PostgreSQL
-//! transaction: a copy that fails leaves the database as empty as it was, and can be run
-//! again. Rows stream through `COPY ... FROM STDIN (FORMAT binary)`, reported every
+//! transaction, schema included: a copy that fails leaves the database as empty as it was,
+//! and can be run again. Rows stream through `COPY ... FROM STDIN (FORMAT binary)`, reported every
 //! [`BATCH_ROWS`] rows or [`BATCH_BYTES`] bytes. User triggers (projects' key trigger) are off
 //! during the copy: the keys are copied with everything else. Identity sequences then restart
 //! after the largest id copied, and each table's row count is compared on both sides.
@@ -51,7 +51,7 @@ pub enum CopyError {
     /// SQLite has a table or column that PostgreSQL's schema lacks.
     #[error("cannot copy {0}: PostgreSQL's schema has no such column (a migration is missing)")]
     Schema(String),
-    /// A value does not fit its PostgreSQL column.
+    /// A value does not fit its PostgreSQL column (`row`: its position in the table's scan).
     #[error("cannot copy {table}.{column} of row {row}: {reason}")]
     Value {
         table: String,
@@ -146,9 +146,12 @@ pub async fn copy_sqlite_to_postgres(
     }
     let tables = order_by_references(sqlite_tables(&snapshot)?)?;
 
-    pg.migrate().await?;
     let mut client = pg.client().await?;
-    let pg_types = postgres_columns(&client).await?;
+    // The schema is made in the copy's transaction too (PostgreSQL's DDL is transactional):
+    // a copy that fails leaves no tables behind, so running it again is not refused.
+    let tx = client.transaction().await?;
+    super::migrate_empty(&tx).await?;
+    let pg_types = postgres_columns(&*tx).await?;
     for table in &tables {
         for column in &table.columns {
             if !pg_types.contains_key(&(table.name.clone(), column.clone())) {
@@ -156,8 +159,6 @@ pub async fn copy_sqlite_to_postgres(
             }
         }
     }
-
-    let tx = client.transaction().await?;
     for table in &tables {
         tx.batch_execute(&format!(
             "ALTER TABLE {} DISABLE TRIGGER USER",
@@ -282,7 +283,7 @@ fn order_by_references(tables: Vec<Table>) -> Result<Vec<Table>, CopyError> {
 
 /// Every column's type in the current schema, by (table, column).
 async fn postgres_columns(
-    client: &tokio_postgres::Client,
+    client: &impl tokio_postgres::GenericClient,
 ) -> Result<HashMap<(String, String), Type>, CopyError> {
     let rows = client
         .query(

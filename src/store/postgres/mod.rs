@@ -233,15 +233,7 @@ impl PgStore {
     /// Brings the schema up to date; returns the migrations it applied.
     pub async fn migrate(&self) -> Result<usize, PgError> {
         let mut client = self.client().await?;
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS \"{VERSION_TABLE}\" (
-                     version     BIGINT PRIMARY KEY,
-                     name        TEXT NOT NULL,
-                     applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
-                 )"
-            ))
-            .await?;
+        client.batch_execute(&version_table_ddl()).await?;
         let mut applied = 0;
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
             let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
@@ -286,6 +278,34 @@ impl PgStore {
         }
         Ok(applied)
     }
+}
+
+fn version_table_ddl() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS \"{VERSION_TABLE}\" (
+             version     BIGINT PRIMARY KEY,
+             name        TEXT NOT NULL,
+             applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+         )"
+    )
+}
+
+/// Applies every migration inside `tx`, on a database known to be empty (the copy's own
+/// transaction, so that a failed copy leaves no schema behind).
+pub(crate) async fn migrate_empty(tx: &tokio_postgres::Transaction<'_>) -> Result<(), PgError> {
+    tx.batch_execute(&version_table_ddl()).await?;
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        tx.batch_execute(sql)
+            .await
+            .map_err(|source| PgError::Migration { name, source })?;
+        tx.execute(
+            &format!("INSERT INTO \"{VERSION_TABLE}\" (version, name) VALUES ($1, $2)"),
+            &[&version, name],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// `name` quoted as a PostgreSQL (and SQLite) identifier.
