@@ -524,3 +524,36 @@ fn the_diff_names_the_missing_table_and_column() {
     assert_eq!(normalize_default(Some("'{}'::text".into())), "'{}'");
     assert_eq!(normalize_type("bigint"), normalize_type("INTEGER"));
 }
+
+#[test]
+fn two_daemons_migrating_one_database_at_once_apply_each_migration_once() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.create_db();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, b) = runtime.block_on(async {
+        let (one, two) = (
+            PgStore::connect(&url, 1).unwrap(),
+            PgStore::connect(&url, 1).unwrap(),
+        );
+        tokio::join!(one.migrate(), two.migrate())
+    });
+    let (a, b) = (a.expect("first migrate"), b.expect("second migrate"));
+    assert_eq!(
+        a + b,
+        MIGRATIONS.len(),
+        "each migration applied by exactly one"
+    );
+    let versions: Vec<i64> = query(
+        &url,
+        &format!("SELECT version FROM {VERSION_TABLE} ORDER BY version"),
+    )
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
+}

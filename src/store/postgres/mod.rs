@@ -233,7 +233,13 @@ impl PgStore {
     /// Brings the schema up to date; returns the migrations it applied.
     pub async fn migrate(&self) -> Result<usize, PgError> {
         let mut client = self.client().await?;
-        client.batch_execute(&version_table_ddl()).await?;
+        // Under the lock too: two concurrent CREATE TABLE IF NOT EXISTS can both try to
+        // create it, and one fails.
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(&version_table_ddl()).await?;
+        tx.commit().await?;
         let mut applied = 0;
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
             let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
