@@ -17,6 +17,7 @@ mod hooks;
 mod import;
 mod issues;
 pub mod logs;
+mod migrate;
 mod notifications;
 mod ops;
 mod output;
@@ -133,6 +134,8 @@ enum Command {
     Restore(ops::RestoreArgs),
     /// Verify the store: SQLite's integrity, blob references, orphaned chunks.
     Check(ops::CheckArgs),
+    /// Copy the store into an empty PostgreSQL database and verify the row counts.
+    Migrate(migrate::MigrateArgs),
     /// Print shell completions (bash, zsh or fish).
     Completions(ops::CompletionsArgs),
     /// Print the man page (or write one per command with --out-dir).
@@ -202,6 +205,7 @@ pub fn main() -> Result<ExitCode, CliError> {
         Command::Backup(args) => ops::backup(&load_config(&cli, None)?, args),
         Command::Restore(args) => ops::restore(&load_config(&cli, None)?, args),
         Command::Check(args) => ops::check(&load_config(&cli, None)?, args),
+        Command::Migrate(args) => migrate::run(&load_config(&cli, None)?, args),
         Command::Completions(args) => ops::completions(args),
         Command::Man(args) => ops::man(args),
     }
