@@ -98,6 +98,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0017_health_daily_users.sql",
         include_str!("migrations/0017_health_daily_users.sql"),
     ),
+    (
+        "0021_health_daily_counts.sql",
+        include_str!("migrations/0021_health_daily_counts.sql"),
+    ),
 ];
 
 /// Errors of the PostgreSQL store.
