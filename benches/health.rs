@@ -140,6 +140,20 @@ struct IngestResult {
     p50_ms: f64,
     p99_ms: f64,
     stored: i64,
+    peak_rss_mib: f64,
+}
+
+/// The daemon's peak resident memory (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 fn bench_ingest() -> IngestResult {
@@ -225,6 +239,7 @@ fn bench_ingest() -> IngestResult {
         p50_ms: pick(0.5),
         p99_ms: pick(0.99),
         stored,
+        peak_rss_mib: peak_rss_mib(daemon.child.id()),
     }
 }
 
@@ -329,13 +344,14 @@ fn main() {
     if only != "page" {
         let r = bench_ingest();
         println!(
-            "| single-session envelopes (real daemon, loopback) | {} sessions, {} connections; {} counted | {:.0} sessions/s; p50 {:.2} ms, p99 {:.2} ms | ≥ 10 000/s, p99 < 20 ms |",
+            "| single-session envelopes (real daemon, loopback) | {} sessions, {} connections; {} counted | {:.0} sessions/s; p50 {:.2} ms, p99 {:.2} ms; daemon peak RSS {:.1} MiB | ≥ 10 000/s, p99 < 20 ms |",
             r.sessions,
             r.clients,
             r.stored,
             r.sessions as f64 / r.secs,
             r.p50_ms,
-            r.p99_ms
+            r.p99_ms,
+            r.peak_rss_mib
         );
     }
     if only != "ingest" {
