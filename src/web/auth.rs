@@ -157,8 +157,8 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn session_cookie(state: &AppState, secret: &str, max_age: i64) -> String {
-    let secure = if state.public_url.starts_with("https://") {
+fn session_cookie(public_url: &str, secret: &str, max_age: i64) -> String {
+    let secure = if public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
@@ -175,7 +175,11 @@ fn next_path(next: Option<&String>) -> String {
 }
 
 fn signed_in(state: &AppState, secret: &str, next: &str) -> Response {
-    let cookie = session_cookie(state, secret, web_session::SESSION_TTL.num_seconds());
+    let cookie = session_cookie(
+        &state.public_url,
+        secret,
+        web_session::SESSION_TTL.num_seconds(),
+    );
     (
         [
             (header::SET_COOKIE, cookie),
@@ -267,7 +271,7 @@ pub async fn signout(
         .write(move |tx| web_session::sign_out(tx, &secret))
         .await?;
     Ok((
-        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
+        [(header::SET_COOKIE, session_cookie(&state.public_url, "", 0))],
         Redirect::to("/auth/signin"),
     )
         .into_response())
@@ -296,5 +300,12 @@ mod tests {
             "a=1; shiplog_session=abc; b=2".parse().unwrap(),
         );
         assert_eq!(cookie(&h, COOKIE).as_deref(), Some("abc"));
+        // Secure only behind https (a plain-http loopback daemon would never get it back).
+        let c = session_cookie("https://shiplog.example", "s", 60);
+        assert!(
+            c.ends_with("; Secure") && c.contains("HttpOnly; SameSite=Lax"),
+            "{c}"
+        );
+        assert!(!session_cookie("http://127.0.0.1:8740", "s", 60).contains("Secure"));
     }
 }

@@ -54,10 +54,12 @@ fn percent_line(out: &mut String, class: &str, values: &[Option<f64>], min: f64)
     let plot = H - TOP - BOTTOM;
     let mut run = Vec::new();
     let flush = |out: &mut String, run: &mut Vec<String>| {
-        if run.len() == 1 {
-            run.push(run[0].clone());
-        }
-        if !run.is_empty() {
+        // A lone point has no line to draw: a dot shows it.
+        if let [point] = run.as_slice()
+            && let Some((x, y)) = point.split_once(',')
+        {
+            let _ = write!(out, r#"<circle class="{class}" cx="{x}" cy="{y}" r="3"/>"#);
+        } else if !run.is_empty() {
             let _ = write!(
                 out,
                 r#"<polyline class="{class}" points="{}"/>"#,
@@ -158,8 +160,9 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert_eq!(svg.matches("<rect").count(), 2);
         assert_eq!(svg.matches("<polyline").count(), 1);
-        let svg = percent(&labels, &[Some(1.0), None, Some(3.0), None], "a<b");
-        assert_eq!(svg.matches("<polyline").count(), 2);
+        let svg = percent(&labels, &[Some(1.0), Some(2.0), None, Some(3.0)], "a<b");
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        assert_eq!(svg.matches("<circle").count(), 1);
         assert!(svg.contains("a&lt;b"));
     }
 }
