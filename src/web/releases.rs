@@ -313,6 +313,9 @@ const PERIODS: &[(&str, &str)] = &[
     ("90d", "1d"),
 ];
 
+/// Releases with more commits than this show their notes on request.
+const NOTES_INLINE_COMMITS: i64 = 500;
+
 /// Commits shown per page of the commit list.
 const COMMITS_PER_PAGE: usize = 100;
 
@@ -389,6 +392,8 @@ struct DetailsPage {
     artifacts: Vec<ArtifactRow>,
     artifacts_more: bool,
     notes: String,
+    notes_inline: bool,
+    notes_url: String,
     message: Option<String>,
 }
 
@@ -576,6 +581,7 @@ pub async fn details(
         _ => "new".to_string(),
     };
     let cursor = q.get("commits").map(str::to_string);
+    let show_notes = q.get("notes") == Some("1");
     let message = q.get("done").map(|d| format!("Release {d}."));
     let nav = Nav::new(&session, "releases");
     let org_url = nav.org_url.clone();
@@ -648,7 +654,15 @@ pub async fn details(
                     size: util::size(a.size),
                 })
                 .collect();
-            let notes = core::notes::markdown(&core::notes::notes(conn, &org, &r.version)?);
+            // The notes list up to 1000 commits: inline for an ordinary release, one click away
+            // for a huge one, so its page stays fast.
+            let notes_inline = show_notes || r.commit_count <= NOTES_INLINE_COMMITS;
+            let notes = if notes_inline {
+                core::notes::markdown(&core::notes::notes(conn, &org, &r.version)?)
+            } else {
+                String::new()
+            };
+            let notes_url = format!("{url}{}#notes", util::query(&[("notes", "1")]));
             let commits_pending = crate::store::github::commits_pending(conn, r.id)?;
             let tabs = [
                 ("new", "New issues"),
@@ -716,6 +730,8 @@ pub async fn details(
                 artifacts,
                 artifacts_more,
                 notes,
+                notes_inline,
+                notes_url,
                 message,
                 nav,
             })
