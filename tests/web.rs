@@ -525,6 +525,18 @@ schedules: []
     ));
     assert!(browser.text().contains("WEB-1"));
 
+    // Repositories: the configured one, with its hooks and last reconcile.
+    browser.goto(&format!("{}/organizations/acme/repos/", d.url));
+    let text = browser.text();
+    for want in [
+        "acme/web",
+        "none installed",
+        "Last reconcile",
+        "GitHub deliveries",
+    ] {
+        assert!(text.contains(want), "repositories lack {want}:\n{text}");
+    }
+
     // Settings: a token is shown once; the DSNs.
     browser.goto(&format!("{}/organizations/acme/settings/", d.url));
     browser.fill("#token-name", "from-web");

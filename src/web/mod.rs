@@ -15,6 +15,7 @@ pub mod auth;
 mod chart;
 mod issues;
 mod releases;
+mod repos;
 mod settings;
 mod util;
 
@@ -51,6 +52,7 @@ pub fn routes() -> Router<AppState> {
             "/organizations/{org}/issues/{id}/",
             get(issues::details).post(issues::action),
         )
+        .route("/organizations/{org}/repos/", get(repos::page))
         .route(
             "/organizations/{org}/settings/",
             get(settings::page).post(settings::action),

@@ -124,10 +124,23 @@ impl Browser {
     }
 
     /// The page's visible text.
+    /// A page still being replaced after a click (its body gone stale between finding and
+    /// reading it) is read again.
     pub fn text(&self) -> String {
-        self.rt
-            .block_on(async { self.c().find(Locator::Css("body")).await?.text().await })
-            .expect("body text")
+        let mut tries = 0;
+        loop {
+            let read = self
+                .rt
+                .block_on(async { self.c().find(Locator::Css("body")).await?.text().await });
+            match read {
+                Ok(text) => return text,
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("body text: {e}"),
+            }
+        }
     }
 
     pub fn click(&self, css: &str) {
