@@ -468,11 +468,17 @@ schedules: []
         "deploy 42",
         "app.min.js",
         "23 B",
+        "Release notes",
+        "Fixed issues",
     ] {
         assert!(text.contains(want), "details lack {want}:\n{text}");
     }
     // Files changed sit in a closed <details>: in the page, not in its visible text.
     assert!(browser.source().contains("M app/billing.py"));
+    assert!(
+        browser.source().contains("<h4>Fixed issues</h4>"),
+        "notes rendered"
+    );
     assert!(
         browser.source().contains("<svg class=\"chart\""),
         "a sessions chart"

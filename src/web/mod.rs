@@ -14,6 +14,7 @@
 pub mod auth;
 mod chart;
 mod issues;
+mod notes;
 mod releases;
 mod repos;
 mod settings;

@@ -607,7 +607,7 @@ pub async fn details(
                 "resolved" => (Vec::new(), None),
                 "unhandled" => (
                     Vec::new(),
-                    Some("shiplog does not record whether an error was handled, so it cannot list unhandled issues."),
+                    Some("Not available yet: the issue search cannot filter on the events' handled tag."),
                 ),
                 other => {
                     let query = match other {
@@ -658,7 +658,9 @@ pub async fn details(
             // for a huge one, so its page stays fast.
             let notes_inline = show_notes || r.commit_count <= NOTES_INLINE_COMMITS;
             let notes = if notes_inline {
-                core::notes::markdown(&core::notes::notes(conn, &org, &r.version)?)
+                super::notes::to_html(&core::notes::markdown(&core::notes::notes(
+                    conn, &org, &r.version,
+                )?))
             } else {
                 String::new()
             };
