@@ -409,7 +409,14 @@ schedules: []
     let resp_status = resp.status().as_u16();
     assert_eq!(resp_status, 201, "{}", resp.text().unwrap_or_default());
 
-    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    // The README's screenshots are refreshed with SHIPLOG_UPDATE_SCREENSHOTS=1; otherwise they
+    // are taken all the same, into a temp dir, so a test run leaves the tree unchanged.
+    let shots = tempfile::tempdir().unwrap();
+    let docs = if std::env::var_os("SHIPLOG_UPDATE_SCREENSHOTS").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
+    } else {
+        shots.path().to_path_buf()
+    };
     let index = format!("{}/organizations/acme/releases/", d.url);
 
     // Signed out: the index redirects to sign-in and shows none of it.
@@ -519,6 +526,10 @@ schedules: []
         assert!(text.contains(want), "issue lacks {want}:\n{text}");
     }
     browser.screenshot(&docs.join("web-issue.png"));
+    for shot in ["web-releases.png", "web-release.png", "web-issue.png"] {
+        let png = std::fs::read(docs.join(shot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{shot} is a PNG");
+    }
     browser.click("button[value=reopen]");
     assert!(browser.text().contains("Issue reopened."));
     let (_, i) = d.api("GET", "organizations/acme/issues/WEB-1/", None);
