@@ -33,3 +33,4 @@ pub mod schedule;
 pub mod store;
 pub mod systemd;
 pub mod watch;
+pub mod web;

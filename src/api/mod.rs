@@ -240,6 +240,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{project_id}/envelope", post(ingest::envelope))
         .route("/api/{project_id}/store/", post(ingest::store))
         .route("/api/{project_id}/store", post(ingest::store))
+        // The web pages (browser sessions, not tokens).
+        .merge(crate::web::routes())
         .fallback(error::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())

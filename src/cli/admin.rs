@@ -57,14 +57,14 @@ pub enum ProjectCommand {
     },
 }
 
-fn open(config: &Config) -> Result<Store, CliError> {
+pub(super) fn open(config: &Config) -> Result<Store, CliError> {
     let store = Store::open_dir(&config.data_dir())?;
     store.write_blocking(|tx| core::org::sync_config(tx, config, &core::now()))?;
     Ok(store)
 }
 
 /// The URL to embed in a new token.
-fn token_url(config: &Config, explicit: Option<&str>) -> String {
+pub(super) fn token_url(config: &Config, explicit: Option<&str>) -> String {
     if let Some(url) = explicit {
         return url.trim_end_matches('/').to_string();
     }

@@ -22,6 +22,7 @@ mod notifications;
 mod ops;
 mod output;
 mod releases;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,6 +141,8 @@ enum Command {
     Completions(ops::CompletionsArgs),
     /// Print the man page (or write one per command with --out-dir).
     Man(ops::ManArgs),
+    /// Print a one-time sign-in link to the web pages and open it in a browser.
+    Open(web::OpenArgs),
 }
 
 /// The log formats of `--log-format`.
@@ -208,6 +211,7 @@ pub fn main() -> Result<ExitCode, CliError> {
         Command::Migrate(args) => migrate::run(&load_config(&cli, None)?, args),
         Command::Completions(args) => ops::completions(args),
         Command::Man(args) => ops::man(args),
+        Command::Open(args) => web::open(&load_config(&cli, None)?, args),
     }
 }
 

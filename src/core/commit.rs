@@ -672,6 +672,37 @@ pub fn release_commits(
     cursor: Option<&str>,
     per_page: usize,
 ) -> Result<super::release::Page<Value>, CoreError> {
+    let page = release_commit_page(conn, release, cursor, per_page)?;
+    let author_ids: Vec<i64> = page.items.iter().filter_map(|c| c.author_id).collect();
+    let authors = commits::authors_by_ids(conn, &author_ids)?;
+    let repo_ids: Vec<i64> = page.items.iter().map(|c| c.repository_id).collect();
+    let repositories = repos::by_ids(conn, &repo_ids)?;
+    let items = page
+        .items
+        .iter()
+        .map(|c| {
+            commit_json(
+                c,
+                repositories.get(&c.repository_id),
+                c.author_id.and_then(|id| authors.get(&id)),
+            )
+        })
+        .collect();
+    Ok(super::release::Page {
+        items,
+        prev: page.prev,
+        next: page.next,
+    })
+}
+
+/// The stored commits of one page of a release's commit list (see [`release_commits`]), for
+/// callers that show more than Sentry's JSON (the web page's files changed).
+pub fn release_commit_page(
+    conn: &Connection,
+    release: &Release,
+    cursor: Option<&str>,
+    per_page: usize,
+) -> Result<super::release::Page<commits::StoredCommit>, CoreError> {
     use super::release::Cursor;
     let cursor = Cursor::parse(cursor.unwrap_or(""))?;
     let (from, offset, backward) = match cursor {
@@ -705,22 +736,8 @@ pub fn release_commits(
     } else {
         more
     };
-    let author_ids: Vec<i64> = rows.iter().filter_map(|(_, c)| c.author_id).collect();
-    let authors = commits::authors_by_ids(conn, &author_ids)?;
-    let repo_ids: Vec<i64> = rows.iter().map(|(_, c)| c.repository_id).collect();
-    let repositories = repos::by_ids(conn, &repo_ids)?;
-    let items = rows
-        .iter()
-        .map(|(_, c)| {
-            commit_json(
-                c,
-                repositories.get(&c.repository_id),
-                c.author_id.and_then(|id| authors.get(&id)),
-            )
-        })
-        .collect();
     Ok(super::release::Page {
-        items,
+        items: rows.into_iter().map(|(_, c)| c).collect(),
         prev: Cursor {
             value: first,
             offset: 0,

@@ -474,10 +474,13 @@ pub fn sort_pairs(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
+    // Past SQLite's bound-parameter limit (32 766) an `IN (...)` list fails: with that many
+    // releases, read the whole organization's window instead; only `pairs` are kept below.
+    let release_ids = (release_ids.len() <= 10_000).then_some(release_ids);
     let sc = Scope {
         org_id,
         project_ids: Vec::new(),
-        release_ids: Some(release_ids),
+        release_ids,
         environments: environments.to_vec(),
         start,
         end,

@@ -22,6 +22,7 @@ pub mod release_file;
 pub mod repo;
 pub mod tag;
 pub mod token;
+pub mod web_session;
 
 use crate::store::StoreError;
 

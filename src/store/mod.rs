@@ -42,6 +42,7 @@ pub mod releases;
 pub mod repos;
 pub mod settings;
 pub mod tokens;
+pub mod web_sessions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -105,6 +106,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0015_grouping.sql")),
         M::up(include_str!("migrations/0016_notifications.sql")),
         M::up(include_str!("migrations/0017_health_daily_users.sql")),
+        M::up(include_str!("migrations/0020_web_sessions.sql")),
         M::up(include_str!("migrations/0021_health_daily_counts.sql")),
     ]
 }

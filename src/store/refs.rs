@@ -134,6 +134,15 @@ pub fn mark_reconciled(conn: &Connection, repository_id: i64, now: &str) -> Resu
     Ok(())
 }
 
+/// When reconcile last compared the repository with its snapshot, if it ever did.
+pub fn reconciled_at(conn: &Connection, repository_id: i64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT reconciled_at FROM ref_baselines WHERE repository_id = ?1")?
+        .query_row([repository_id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
 /// The tag a release was made from under one policy of one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseSource {

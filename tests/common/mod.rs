@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod artifacts;
+pub mod browser;
 pub mod events;
 pub mod github_fake;
 pub mod gitrepo;

@@ -99,6 +99,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0017_health_daily_users.sql"),
     ),
     (
+        "0020_web_sessions.sql",
+        include_str!("migrations/0020_web_sessions.sql"),
+    ),
+    (
         "0021_health_daily_counts.sql",
         include_str!("migrations/0021_health_daily_counts.sql"),
     ),
