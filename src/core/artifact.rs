@@ -67,6 +67,7 @@ use crate::config::Config;
 use crate::model::manifest::{self, Artifact, Manifest, ManifestError};
 use crate::pipeline::{self, Event, Handler, HandlerError};
 use crate::store::artifacts::{self as rows, ArtifactId, Content, DebugTarget, Listed};
+use crate::store::blob_store;
 use crate::store::blobs::{self, BlobReader, BlobRef, ChunkSink};
 use crate::store::orgs::Org;
 use crate::store::releases::{self, Release};
@@ -278,6 +279,22 @@ fn open_bundle(mut reader: BlobReader<'_>) -> Result<Bundle<'_>, AssembleError> 
         .map_err(|e| AssembleError::InvalidBundle(format!("cannot read the zip: {e}")))
 }
 
+/// Where each entry of the zip in `file` starts, and its central directory: the cut points
+/// that make a bundle's blobs content-addressed per entry ([`ChunkSink::cut_at`]). Empty when
+/// it is not a zip (assembling it reports that).
+pub fn entry_offsets<R: Read + Seek>(file: R) -> Vec<u64> {
+    let Ok(mut zip) = zip::ZipArchive::new(file) else {
+        return Vec::new();
+    };
+    let mut cuts = vec![zip.offset(), zip.central_directory_start()];
+    for i in 0..zip.len() {
+        if let Ok(entry) = zip.by_index_raw(i) {
+            cuts.push(entry.header_start());
+        }
+    }
+    cuts
+}
+
 /// Refuses entries that could leave the bundle (`..`, absolute paths, symlinks) and a bundle
 /// whose directory adds up to more than `max_unpacked` bytes.
 fn check_entries(zip: &Bundle<'_>, max_unpacked: u64) -> Result<(), AssembleError> {
@@ -357,6 +374,7 @@ pub fn assemble(
         ));
     }
     // Phase 1, reads only (plus chunks for release files): verify, open, validate, hash.
+    let bs = store.blob_store();
     let (chunks, manifest, version, dist, reads) = store.read_blocking(|conn| {
         let found = blobs::owned(conn, org.id, &req.chunks)?;
         let chunks: Vec<BlobRef> = found
@@ -374,7 +392,7 @@ pub fn assemble(
         // One pass: the zip is read in file order (entries of release files, or only its
         // directory and manifest for a bundle stored whole) while the reader hashes the blobs it
         // fetches, so the checksum is verified without reading the bundle twice.
-        let reader = BlobReader::new(conn, blobs::parts_of(&chunks));
+        let reader = BlobReader::new(conn, &bs, blobs::parts_of(&chunks));
         let reader = if req.checksum_verified {
             reader
         } else {
@@ -403,7 +421,7 @@ pub fn assemble(
             let actual = match digest {
                 Some(d) => d,
                 None => {
-                    let r = BlobReader::new(conn, blobs::parts_of(&chunks)).digesting();
+                    let r = BlobReader::new(conn, &bs, blobs::parts_of(&chunks)).digesting();
                     r.finish_digest()
                         .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?
                         .unwrap_or_default()
@@ -1252,11 +1270,12 @@ pub fn verify_bundle(
     checksum: Option<&str>,
     on_withdraw: &dyn Fn(&Transaction<'_>, &str) -> Result<(), StoreError>,
 ) -> Result<Verified, StoreError> {
+    let bs = store.blob_store();
     let found = store.read_blocking(|conn| {
         if rows::unverified_bundle(conn, bundle_row, file_id)?.is_none() {
             return Ok::<_, StoreError>(None);
         }
-        let reader = BlobReader::new(conn, blobs::parts(conn, file_id)?);
+        let reader = BlobReader::new(conn, &bs, blobs::parts(conn, file_id)?);
         let reader = if checksum.is_some() {
             reader.digesting()
         } else {
@@ -1574,12 +1593,13 @@ pub fn stream(
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
+        let bs = store.blob_store();
         let result = store.read_blocking(|conn| {
             let send = |piece: Result<Vec<u8>, std::io::Error>| tx.blocking_send(piece).is_ok();
             match &content {
                 Content::File { file_id } => {
                     for part in blobs::parts(conn, *file_id)? {
-                        let data = blobs::blob_data(conn, part.blob_id)?;
+                        let data = blobs::blob_data(conn, &bs, part.blob_id)?;
                         if !send(Ok(data)) {
                             break;
                         }
@@ -1587,7 +1607,7 @@ pub fn stream(
                 }
                 Content::Bundle { file_id, path, .. } => {
                     let parts = blobs::parts(conn, *file_id)?;
-                    let mut zip = match open_bundle(BlobReader::new(conn, parts)) {
+                    let mut zip = match open_bundle(BlobReader::new(conn, &bs, parts)) {
                         Ok(z) => z,
                         Err(e) => {
                             send(Err(std::io::Error::other(e.to_string())));
@@ -1629,12 +1649,16 @@ pub fn stream(
 }
 
 /// Whether the artifact with this content is stored (a bundle entry exists in its bundle).
-pub fn content_exists(conn: &Connection, content: &Content) -> Result<bool, CoreError> {
+pub fn content_exists(
+    conn: &Connection,
+    bs: &crate::store::blob_store::BlobStore,
+    content: &Content,
+) -> Result<bool, CoreError> {
     match content {
         Content::File { file_id } => Ok(blobs::file(conn, *file_id)?.is_some()),
         Content::Bundle { file_id, path, .. } => {
             let parts = blobs::parts(conn, *file_id)?;
-            let zip = open_bundle(BlobReader::new(conn, parts))
+            let zip = open_bundle(BlobReader::new(conn, bs, parts))
                 .map_err(|e| CoreError::Conflict(e.to_string()))?;
             Ok(zip.index_for_name(path).is_some())
         }
@@ -1657,6 +1681,13 @@ pub async fn prune(store: &Store, keep_days: u32) -> Result<PruneReport, CoreErr
     let report = store
         .write(move |tx| rows::prune(tx, &release_cutoff, &blob_cutoff))
         .await?;
+    let s = store.clone();
+    let objects = tokio::task::spawn_blocking(move || blob_store::empty_trash(&s))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    if objects > 0 {
+        tracing::info!(objects, "deleted the objects of pruned blobs");
+    }
     tracing::info!(?report, keep_days, "pruned artifacts");
     Ok(report)
 }
