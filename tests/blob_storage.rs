@@ -454,3 +454,48 @@ fn the_same_bundle_dropped_for_two_releases_stores_its_files_once() {
         assert!(&bytes == data, "{name}");
     }
 }
+
+/// Bytes of the blobs some file uses (an upload's own chunks stay, unused, until prune).
+fn used_bytes(d: &Daemon) -> i64 {
+    d.count("SELECT coalesce(sum(size), 0) FROM blobs WHERE id IN (SELECT blob_id FROM file_blobs)")
+}
+
+#[test]
+fn the_same_files_uploaded_by_sentry_cli_for_two_releases_are_stored_once() {
+    let Some(bin) = require_sentry_cli("same_files_two_releases") else {
+        return;
+    };
+    let d = Daemon::start_with(&config(""));
+    let work = tempfile::tempdir().unwrap();
+    let dist = work.path().join("dist");
+    let names = make_dist(&dist, 3, 1_500_000);
+    let verified = |d: &Daemon| {
+        wait_for(60, "the verify step", || {
+            d.count("SELECT count(*) FROM artifact_bundles WHERE verified IS NULL") == 0
+        });
+    };
+    upload(&bin, &d, "1.0.0", &dist);
+    verified(&d);
+    let before = used_bytes(&d);
+    assert!(before > 1_000_000, "{before}");
+    upload(&bin, &d, "2.0.0", &dist);
+    verified(&d);
+    reads_back(&d, "1.0.0", &dist, &names);
+    reads_back(&d, "2.0.0", &dist, &names);
+    // The second bundle differs in its manifest (another release) and its zip directory: a
+    // few kilobytes, where its files are megabytes.
+    // Cut at the entries, not sentry-cli's 1 MiB chunks: a blob ends with every entry.
+    let entry_cut = d.count(
+        "SELECT count(DISTINCT b.id) FROM blobs b JOIN file_blobs fb ON fb.blob_id = b.id
+          WHERE b.size <> 1048576",
+    );
+    assert!(
+        entry_cut >= names.len() as i64,
+        "{entry_cut} blobs end before 1 MiB"
+    );
+    let grown = used_bytes(&d) - before;
+    assert!(
+        grown < 16 * 1024,
+        "the files were stored again: {grown} bytes"
+    );
+}

@@ -295,6 +295,41 @@ pub fn entry_offsets<R: Read + Seek>(file: R) -> Vec<u64> {
     cuts
 }
 
+/// Whether `parts` already end a blob at each of `cuts`.
+fn is_aligned(parts: &[blobs::Part], cuts: &[u64]) -> bool {
+    let len = parts.last().map_or(0, |p| p.offset + p.size);
+    let bounds: std::collections::HashSet<u64> = parts.iter().map(|p| p.offset).collect();
+    cuts.iter().all(|c| *c >= len || bounds.contains(c))
+}
+
+/// The bundle made of `chunks` written anew as per-entry blobs (`None` when its chunks already
+/// are). For a bundle whose entries were read at assemble, so no verify step follows to do it
+/// in its own pass.
+fn realign(
+    store: &Store,
+    org_id: i64,
+    chunks: &[BlobRef],
+    now: &str,
+) -> Result<Option<Vec<BlobRef>>, StoreError> {
+    let bs = store.blob_store();
+    store.read_blocking(|conn| {
+        let parts = blobs::parts_of(chunks);
+        let cuts = entry_offsets(BlobReader::new(conn, &bs, parts.clone()));
+        if is_aligned(&parts, &cuts) {
+            return Ok(None);
+        }
+        let sink = ChunkSink::new(store, org_id, now)
+            .without_digest()
+            .cut_at(cuts);
+        let (_, stored) = BlobReader::new(conn, &bs, parts)
+            .realigning(sink)
+            .finish()
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        let size: u64 = chunks.iter().map(|b| b.size).sum();
+        Ok(stored.filter(|s| s.size == size).map(|s| s.blobs))
+    })
+}
+
 /// Refuses entries that could leave the bundle (`..`, absolute paths, symlinks) and a bundle
 /// whose directory adds up to more than `max_unpacked` bytes.
 fn check_entries(zip: &Bundle<'_>, max_unpacked: u64) -> Result<(), AssembleError> {
@@ -452,6 +487,15 @@ pub fn assemble(
             }
         }
     })?;
+
+    // A bundle read in full here and stored whole: cut it at its entries now.
+    let whole = !reads.is_empty()
+        && reads.iter().all(|r| r.sha1.is_some())
+        && !reads.iter().all(|r| r.blobs.is_some());
+    let chunks = match whole {
+        true => realign(store, org.id, &chunks, &now)?.unwrap_or(chunks),
+        false => chunks,
+    };
 
     // Phase 2: one transaction stores everything.
     store.write_blocking(|tx| {
@@ -1271,32 +1315,44 @@ pub fn verify_bundle(
     on_withdraw: &dyn Fn(&Transaction<'_>, &str) -> Result<(), StoreError>,
 ) -> Result<Verified, StoreError> {
     let bs = store.blob_store();
+    let now = super::now();
     let found = store.read_blocking(|conn| {
-        if rows::unverified_bundle(conn, bundle_row, file_id)?.is_none() {
+        let Some(bundle) = rows::unverified_bundle(conn, bundle_row, file_id)? else {
             return Ok::<_, StoreError>(None);
-        }
-        let reader = BlobReader::new(conn, &bs, blobs::parts(conn, file_id)?);
-        let reader = if checksum.is_some() {
-            reader.digesting()
-        } else {
-            reader
         };
+        let parts = blobs::parts(conn, file_id)?;
+        // An upload's blobs are sentry-cli's 1 MiB chunks, which do not line up with the
+        // entries: the same pass writes the bundle anew cut at each entry (a drop's already
+        // is), so its files are stored once whichever bundle brings them again.
+        let cuts = entry_offsets(BlobReader::new(conn, &bs, parts.clone()));
+        let len = parts.last().map_or(0, |p| p.offset + p.size);
+        let aligned = is_aligned(&parts, &cuts);
+        let mut reader = BlobReader::new(conn, &bs, parts);
+        if checksum.is_some() {
+            reader = reader.digesting();
+        }
+        if !aligned {
+            let sink = ChunkSink::new(store, bundle.org_id, &now)
+                .without_digest()
+                .cut_at(cuts);
+            reader = reader.realigning(sink);
+        }
         Ok(Some(open_bundle(reader).and_then(|mut zip| {
             let entries = digest_entries(&mut zip);
+            let (digest, realigned) = zip
+                .into_inner()
+                .finish()
+                .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?;
             // A checksum mismatch explains any other failure, so it is reported first.
             if let Some(expected) = checksum {
-                let actual = zip
-                    .into_inner()
-                    .finish_digest()
-                    .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?
-                    .unwrap_or_default();
+                let actual = digest.unwrap_or_default();
                 if !actual.eq_ignore_ascii_case(expected) {
                     return Err(AssembleError::Checksum(format!(
                         "Reported checksum mismatch: the chunks hash to {actual}, the request says {expected}"
                     )));
                 }
             }
-            entries
+            entries.map(|e| (e, realigned.filter(|r| r.size == len)))
         })))
     })?;
     let Some(result) = found else {
@@ -1307,7 +1363,10 @@ pub fn verify_bundle(
             return Ok(Verified::Superseded);
         }
         match result {
-            Ok(entries) => {
+            Ok((entries, realigned)) => {
+                if let Some(r) = realigned {
+                    blobs::replace_parts(tx, file_id, &r.blobs)?;
+                }
                 for (path, size, sha1) in &entries {
                     rows::set_entry_digest(tx, bundle_row, path, *size, sha1)?;
                 }

@@ -241,6 +241,21 @@ pub fn insert_file(
     Ok(file_id)
 }
 
+/// Makes file `file_id` (same bytes) out of `blobs` instead of its current blobs.
+pub fn replace_parts(conn: &Connection, file_id: i64, blobs: &[BlobRef]) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM file_blobs WHERE file_id = ?1")?
+        .execute([file_id])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO file_blobs (file_id, position, blob_id, offset) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut offset = 0u64;
+    for (position, blob) in blobs.iter().enumerate() {
+        stmt.execute(params![file_id, position as i64, blob.id, offset as i64])?;
+        offset += blob.size;
+    }
+    Ok(())
+}
+
 /// A stored file's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
@@ -367,6 +382,8 @@ pub struct BlobReader<'c> {
     pos: u64,
     cached: Option<(usize, Vec<u8>)>,
     digest: Option<(Sha1, usize)>,
+    /// Blobs read in order are also written anew through this sink (see [`Self::realigning`]).
+    realign: Option<(ChunkSink<'c>, usize)>,
 }
 
 impl<'c> BlobReader<'c> {
@@ -380,7 +397,32 @@ impl<'c> BlobReader<'c> {
             pos: 0,
             cached: None,
             digest: None,
+            realign: None,
         }
+    }
+
+    /// Also writes the file anew through `sink` as it is read front to back (a sink cutting
+    /// at a zip's entries turns an upload's client-cut chunks into per-entry blobs in the same
+    /// pass that verifies them); [`BlobReader::finish`] writes whatever was skipped.
+    pub fn realigning(mut self, sink: ChunkSink<'c>) -> Self {
+        self.realign = Some((sink, 0));
+        self
+    }
+
+    /// [`BlobReader::finish_digest`], and what the realigning sink stored, if any.
+    pub fn finish(mut self) -> io::Result<(Option<String>, Option<Stored>)> {
+        let realigned = match self.realign.take() {
+            Some((mut sink, next)) => {
+                for part in &self.parts[next..] {
+                    let data =
+                        blob_data(self.conn, self.bs, part.blob_id).map_err(io::Error::other)?;
+                    sink.push(&data).map_err(io::Error::other)?;
+                }
+                Some(sink.finish().map_err(io::Error::other)?)
+            }
+            None => None,
+        };
+        Ok((self.finish_digest()?, realigned))
     }
 
     /// Hashes the file as it is read (see the type's docs).
@@ -416,6 +458,12 @@ impl<'c> BlobReader<'c> {
             && *next == i
         {
             hasher.update(&data);
+            *next += 1;
+        }
+        if let Some((sink, next)) = self.realign.as_mut()
+            && *next == i
+        {
+            sink.push(&data).map_err(io::Error::other)?;
             *next += 1;
         }
         self.cached = Some((i, data));
