@@ -31,7 +31,10 @@
 //! enqueued in the assemble's own transaction ([`VerifyEvent`] for uploads, the drop folder's
 //! own for drops). It records each index entry's sha1 and marks the bundle verified, or, if an
 //! entry is corrupt (or an upload's checksum was wrong), withdraws the bundle and reports why:
-//! the upload's assemble state turns to `error`, a drop goes to `failed/`. Until then index
+//! the upload's assemble state turns to `error`, a drop goes to `failed/`. The same pass
+//! rewrites an upload's bundle, which arrives as sentry-cli's 1 MiB chunks, as blobs cut at
+//! each zip entry ([`entry_offsets`]; a drop is cut that way as it is stored), so a file that
+//! comes again in another bundle is stored once. Until then index
 //! entries list `sha1: null`. A bundle that would replace artifacts already stored is read in
 //! full at assemble instead, so a corrupt bundle never costs what was there before.
 //!
