@@ -6,6 +6,11 @@
 //! Run: `cargo bench --bench artifacts`. Prints a Markdown table for BENCHMARKS.md. Each
 //! phase runs on a fresh daemon and data dir, so no phase finds its chunks already stored.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does nothing.
+//!
+//! `SHIPLOG_BENCH_BLOBS` picks the blob store (`storage.blobs`): unset or `db`, `file` (a
+//! directory next to the data dir), or an `s3://bucket/prefix` URL reached through
+//! `SHIPLOG_BENCH_S3_ENDPOINT` (plain http allowed; credentials from `AWS_*`).
+//! `SHIPLOG_BENCH_RUNS` overrides the number of runs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +20,28 @@ use std::time::{Duration, Instant};
 const FILES: usize = 20;
 const FILE_SIZE: usize = 10 << 20;
 const RUNS: usize = 3;
+
+fn runs() -> usize {
+    std::env::var("SHIPLOG_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS)
+}
+
+/// The `storage:` section for `SHIPLOG_BENCH_BLOBS` (see the module docs).
+fn storage(dir: &Path) -> String {
+    match std::env::var("SHIPLOG_BENCH_BLOBS").as_deref() {
+        Ok("file") => format!(
+            "storage:\n  blobs: file://{}\n",
+            dir.join("blobs").display()
+        ),
+        Ok(url) if url.starts_with("s3://") => format!(
+            "storage:\n  blobs: {url}\n  s3: {{ endpoint: \"{}\", allow_http: true }}\n",
+            std::env::var("SHIPLOG_BENCH_S3_ENDPOINT").unwrap_or_default()
+        ),
+        _ => String::new(),
+    }
+}
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_shiplog")
@@ -77,8 +104,9 @@ impl Daemon {
         std::fs::write(
             &config,
             format!(
-                "organization: acme\nprojects:\n  - slug: web\nartifacts:\n  drop_dirs: [{}]\n",
-                drop.display()
+                "organization: acme\nprojects:\n  - slug: web\nartifacts:\n  drop_dirs: [{}]\n{}",
+                drop.display(),
+                storage(dir)
             ),
         )
         .unwrap();
@@ -328,12 +356,14 @@ fn main() {
     eprintln!("bundle: {mb:.1} MB, {FILES} files");
     let _ = Command::new("sync").status();
 
-    let base_runs: Vec<Run> = (0..RUNS).map(|_| baseline(&bundle, work.path())).collect();
+    let base_runs: Vec<Run> = (0..runs())
+        .map(|_| baseline(&bundle, work.path()))
+        .collect();
     let base = median(base_runs.iter().map(|r| r.wall).collect());
     let base_cpu = median(base_runs.iter().map(|r| r.cpu).collect());
     let mut rows = Vec::new();
     let mut measure = |name: &str, f: &dyn Fn(usize) -> Run| {
-        let results: Vec<Run> = (0..RUNS).map(f).collect();
+        let results: Vec<Run> = (0..runs()).map(f).collect();
         let t = median(results.iter().map(|r| r.wall).collect());
         let v = median(results.iter().map(|r| r.verified).collect());
         let cpu = median(results.iter().map(|r| r.cpu).collect());
@@ -351,8 +381,10 @@ fn main() {
     measure("drop folder", &|r| drop_folder(&bundle, work.path(), r));
 
     println!(
-        "Bundle: {mb:.1} MB ({FILES} files of {} MiB, deflated, SYSB header); median of {RUNS} runs.",
-        FILE_SIZE >> 20
+        "Bundle: {mb:.1} MB ({FILES} files of {} MiB, deflated, SYSB header); median of {} runs; blobs: {}.",
+        FILE_SIZE >> 20,
+        runs(),
+        std::env::var("SHIPLOG_BENCH_BLOBS").unwrap_or_else(|_| "db".into())
     );
     println!();
     println!(

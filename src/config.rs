@@ -216,6 +216,9 @@ pub struct Config {
     /// Default: none, nothing is sent.
     #[serde(deserialize_with = "null_as_default")]
     pub notifications: crate::notify::config::NotificationsConfig,
+    /// Where artifact bytes live (`crate::store::blob_store`). Default: in the database.
+    #[serde(deserialize_with = "null_as_default")]
+    pub storage: crate::store::blob_store::StorageConfig,
     /// Where the values came from, for error messages. Not a configuration key.
     #[serde(skip)]
     pub provenance: Provenance,
@@ -237,6 +240,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             health: HealthConfig::default(),
             notifications: Default::default(),
+            storage: Default::default(),
             provenance: Provenance::builtin(),
         }
     }
@@ -1175,6 +1179,9 @@ impl Config {
         self.validate_github()?;
         self.validate_schedules()?;
         self.notifications
+            .validate()
+            .map_err(|(key, message)| self.invalid(key, message))?;
+        self.storage
             .validate()
             .map_err(|(key, message)| self.invalid(key, message))?;
         Ok(())
@@ -2151,7 +2158,7 @@ mod tests {
     #[test]
     fn keys_without_values_count_as_absent() {
         let config = parse_ok(
-            "projects:\nrepositories:\nartifacts:\ngithub:\nschedules:\nlimits:\npublic_url:\ndata_dir: ''\n",
+            "projects:\nrepositories:\nartifacts:\ngithub:\nschedules:\nlimits:\npublic_url:\ndata_dir: ''\nstorage:\n",
         );
         assert_eq!(without_provenance(config), Config::default());
     }
@@ -2517,7 +2524,7 @@ mod tests {
     fn unknown_keys_are_errors_with_a_location() {
         assert_eq!(
             error("listen: 127.0.0.1:1\nlistn: 127.0.0.1:2\n"),
-            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics`, `health`, `notifications` at line 2 column 1"
+            "config.yaml: unknown field `listn`, expected one of `listen`, `public_url`, `data_dir`, `organization`, `projects`, `repositories`, `artifacts`, `github`, `schedules`, `limits`, `metrics`, `health`, `notifications`, `storage` at line 2 column 1"
         );
         assert_eq!(
             error("projects:\n  - slug: web\n    nmae: Web\n"),

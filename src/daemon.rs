@@ -59,6 +59,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.data_dir();
     let store = Store::open_dir(&data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    store.use_blob_store(
+        crate::store::blob_store::BlobStore::from_config(&config.storage)
+            .context("cannot open storage.blobs")?,
+    );
     {
         let config = config.clone();
         store

@@ -514,12 +514,13 @@ pub async fn bundle_file(
         ));
     };
     let p = path.clone();
+    let bs = state.store.blob_store();
     let content = state
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
             let content = artifact::bundle_entry(conn, &org, &bundle_id, &p)?;
-            if !artifact::content_exists(conn, &content)? {
+            if !artifact::content_exists(conn, &bs, &content)? {
                 return Err(CoreError::NotFound(format!(
                     "The bundle has no entry {p:?}"
                 )));

@@ -210,10 +210,11 @@ pub async fn upload(
             ));
         }
         let org_id = org.id;
+        let bs = state.store.blob_store();
         state
             .store
             .write(move |tx| {
-                blobs::put_hashed(tx, org_id, &sha1, &data, &core::now())?;
+                blobs::put_hashed(tx, &bs, org_id, &sha1, &data, &core::now())?;
                 Ok::<_, CoreError>(())
             })
             .await?;

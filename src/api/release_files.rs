@@ -75,6 +75,7 @@ pub async fn upload(
         .filter(|n| !n.is_empty())
         .or(filename)
         .unwrap_or_default();
+    let bs = state.store.blob_store();
     let listed = state
         .store
         .write(move |tx| {
@@ -87,7 +88,7 @@ pub async fn upload(
                 headers,
                 data: &data,
             };
-            release_file::upload(tx, &org, &release, &up, &core::now())
+            release_file::upload(tx, &bs, &org, &release, &up, &core::now())
         })
         .await?;
     Ok((StatusCode::CREATED, Json(render_file(&listed))).into_response())

@@ -350,6 +350,10 @@ async fn prune(config: &Config, keep_days: u32) -> Result<ExitCode, CliError> {
         ));
     }
     let store = crate::store::Store::open_dir(&config.data_dir())?;
+    store.use_blob_store(
+        crate::store::blob_store::BlobStore::from_config(&config.storage)
+            .map_err(|e| CliError::Usage(format!("storage.blobs: {e}")))?,
+    );
     let report = crate::core::artifact::prune(&store, keep_days).await?;
     output::fields(&[
         ("release files", report.release_files.to_string()),

@@ -8,6 +8,7 @@
 
 mod admin;
 mod artifacts;
+mod blobs;
 mod client;
 mod commits;
 mod deploys;
@@ -126,6 +127,9 @@ enum Command {
     Repos(commits::ReposCommand),
     /// Upload, list, download and delete a release's artifacts (source maps).
     Artifacts(artifacts::ArtifactsArgs),
+    /// Where artifact bytes live: move them to another backend (works on the data dir directly).
+    #[command(subcommand)]
+    Blobs(blobs::BlobsCommand),
     /// Recent notification deliveries and failures; send a test message to each target.
     #[command(subcommand)]
     Notifications(notifications::NotificationsCommand),
@@ -204,6 +208,7 @@ pub fn main() -> Result<ExitCode, CliError> {
             let config = load_config(&cli, None)?;
             run_async(artifacts::run(&config, args))
         }
+        Command::Blobs(cmd) => blobs::run(&load_config(&cli, None)?, cmd),
         Command::Notifications(cmd) => notifications::run(&load_config(&cli, None)?, cmd),
         Command::Backup(args) => ops::backup(&load_config(&cli, None)?, args),
         Command::Restore(args) => ops::restore(&load_config(&cli, None)?, args),

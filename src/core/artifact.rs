@@ -31,7 +31,10 @@
 //! enqueued in the assemble's own transaction ([`VerifyEvent`] for uploads, the drop folder's
 //! own for drops). It records each index entry's sha1 and marks the bundle verified, or, if an
 //! entry is corrupt (or an upload's checksum was wrong), withdraws the bundle and reports why:
-//! the upload's assemble state turns to `error`, a drop goes to `failed/`. Until then index
+//! the upload's assemble state turns to `error`, a drop goes to `failed/`. The same pass
+//! rewrites an upload's bundle, which arrives as sentry-cli's 1 MiB chunks, as blobs cut at
+//! each zip entry ([`entry_offsets`]; a drop is cut that way as it is stored), so a file that
+//! comes again in another bundle is stored once. Until then index
 //! entries list `sha1: null`. A bundle that would replace artifacts already stored is read in
 //! full at assemble instead, so a corrupt bundle never costs what was there before.
 //!
@@ -67,6 +70,7 @@ use crate::config::Config;
 use crate::model::manifest::{self, Artifact, Manifest, ManifestError};
 use crate::pipeline::{self, Event, Handler, HandlerError};
 use crate::store::artifacts::{self as rows, ArtifactId, Content, DebugTarget, Listed};
+use crate::store::blob_store;
 use crate::store::blobs::{self, BlobReader, BlobRef, ChunkSink};
 use crate::store::orgs::Org;
 use crate::store::releases::{self, Release};
@@ -278,6 +282,57 @@ fn open_bundle(mut reader: BlobReader<'_>) -> Result<Bundle<'_>, AssembleError> 
         .map_err(|e| AssembleError::InvalidBundle(format!("cannot read the zip: {e}")))
 }
 
+/// Where each entry of the zip in `file` starts, and its central directory: the cut points
+/// that make a bundle's blobs content-addressed per entry ([`ChunkSink::cut_at`]). Empty when
+/// it is not a zip (assembling it reports that).
+pub fn entry_offsets<R: Read + Seek>(file: R) -> Vec<u64> {
+    let Ok(mut zip) = zip::ZipArchive::new(file) else {
+        return Vec::new();
+    };
+    let mut cuts = vec![zip.offset(), zip.central_directory_start()];
+    for i in 0..zip.len() {
+        if let Ok(entry) = zip.by_index_raw(i) {
+            cuts.push(entry.header_start());
+        }
+    }
+    cuts
+}
+
+/// Whether `parts` already end a blob at each of `cuts`.
+fn is_aligned(parts: &[blobs::Part], cuts: &[u64]) -> bool {
+    let len = parts.last().map_or(0, |p| p.offset + p.size);
+    let bounds: std::collections::HashSet<u64> = parts.iter().map(|p| p.offset).collect();
+    cuts.iter().all(|c| *c >= len || bounds.contains(c))
+}
+
+/// The bundle made of `chunks` written anew as per-entry blobs (`None` when its chunks already
+/// are). For a bundle whose entries were read at assemble, so no verify step follows to do it
+/// in its own pass.
+fn realign(
+    store: &Store,
+    org_id: i64,
+    chunks: &[BlobRef],
+    now: &str,
+) -> Result<Option<Vec<BlobRef>>, StoreError> {
+    let bs = store.blob_store();
+    store.read_blocking(|conn| {
+        let parts = blobs::parts_of(chunks);
+        let cuts = entry_offsets(BlobReader::new(conn, &bs, parts.clone()));
+        if is_aligned(&parts, &cuts) {
+            return Ok(None);
+        }
+        let sink = ChunkSink::new(store, org_id, now)
+            .without_digest()
+            .cut_at(cuts);
+        let (_, stored) = BlobReader::new(conn, &bs, parts)
+            .realigning(sink)
+            .finish()
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        let size: u64 = chunks.iter().map(|b| b.size).sum();
+        Ok(stored.filter(|s| s.size == size).map(|s| s.blobs))
+    })
+}
+
 /// Refuses entries that could leave the bundle (`..`, absolute paths, symlinks) and a bundle
 /// whose directory adds up to more than `max_unpacked` bytes.
 fn check_entries(zip: &Bundle<'_>, max_unpacked: u64) -> Result<(), AssembleError> {
@@ -357,6 +412,7 @@ pub fn assemble(
         ));
     }
     // Phase 1, reads only (plus chunks for release files): verify, open, validate, hash.
+    let bs = store.blob_store();
     let (chunks, manifest, version, dist, reads) = store.read_blocking(|conn| {
         let found = blobs::owned(conn, org.id, &req.chunks)?;
         let chunks: Vec<BlobRef> = found
@@ -374,7 +430,7 @@ pub fn assemble(
         // One pass: the zip is read in file order (entries of release files, or only its
         // directory and manifest for a bundle stored whole) while the reader hashes the blobs it
         // fetches, so the checksum is verified without reading the bundle twice.
-        let reader = BlobReader::new(conn, blobs::parts_of(&chunks));
+        let reader = BlobReader::new(conn, &bs, blobs::parts_of(&chunks));
         let reader = if req.checksum_verified {
             reader
         } else {
@@ -403,7 +459,7 @@ pub fn assemble(
             let actual = match digest {
                 Some(d) => d,
                 None => {
-                    let r = BlobReader::new(conn, blobs::parts_of(&chunks)).digesting();
+                    let r = BlobReader::new(conn, &bs, blobs::parts_of(&chunks)).digesting();
                     r.finish_digest()
                         .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?
                         .unwrap_or_default()
@@ -434,6 +490,15 @@ pub fn assemble(
             }
         }
     })?;
+
+    // A bundle read in full here and stored whole: cut it at its entries now.
+    let whole = !reads.is_empty()
+        && reads.iter().all(|r| r.sha1.is_some())
+        && !reads.iter().all(|r| r.blobs.is_some());
+    let chunks = match whole {
+        true => realign(store, org.id, &chunks, &now)?.unwrap_or(chunks),
+        false => chunks,
+    };
 
     // Phase 2: one transaction stores everything.
     store.write_blocking(|tx| {
@@ -1252,32 +1317,45 @@ pub fn verify_bundle(
     checksum: Option<&str>,
     on_withdraw: &dyn Fn(&Transaction<'_>, &str) -> Result<(), StoreError>,
 ) -> Result<Verified, StoreError> {
+    let bs = store.blob_store();
+    let now = super::now();
     let found = store.read_blocking(|conn| {
-        if rows::unverified_bundle(conn, bundle_row, file_id)?.is_none() {
+        let Some(bundle) = rows::unverified_bundle(conn, bundle_row, file_id)? else {
             return Ok::<_, StoreError>(None);
-        }
-        let reader = BlobReader::new(conn, blobs::parts(conn, file_id)?);
-        let reader = if checksum.is_some() {
-            reader.digesting()
-        } else {
-            reader
         };
+        let parts = blobs::parts(conn, file_id)?;
+        // An upload's blobs are sentry-cli's 1 MiB chunks, which do not line up with the
+        // entries: the same pass writes the bundle anew cut at each entry (a drop's already
+        // is), so its files are stored once whichever bundle brings them again.
+        let cuts = entry_offsets(BlobReader::new(conn, &bs, parts.clone()));
+        let len = parts.last().map_or(0, |p| p.offset + p.size);
+        let aligned = is_aligned(&parts, &cuts);
+        let mut reader = BlobReader::new(conn, &bs, parts);
+        if checksum.is_some() {
+            reader = reader.digesting();
+        }
+        if !aligned {
+            let sink = ChunkSink::new(store, bundle.org_id, &now)
+                .without_digest()
+                .cut_at(cuts);
+            reader = reader.realigning(sink);
+        }
         Ok(Some(open_bundle(reader).and_then(|mut zip| {
             let entries = digest_entries(&mut zip);
+            let (digest, realigned) = zip
+                .into_inner()
+                .finish()
+                .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?;
             // A checksum mismatch explains any other failure, so it is reported first.
             if let Some(expected) = checksum {
-                let actual = zip
-                    .into_inner()
-                    .finish_digest()
-                    .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?
-                    .unwrap_or_default();
+                let actual = digest.unwrap_or_default();
                 if !actual.eq_ignore_ascii_case(expected) {
                     return Err(AssembleError::Checksum(format!(
                         "Reported checksum mismatch: the chunks hash to {actual}, the request says {expected}"
                     )));
                 }
             }
-            entries
+            entries.map(|e| (e, realigned.filter(|r| r.size == len)))
         })))
     })?;
     let Some(result) = found else {
@@ -1288,7 +1366,10 @@ pub fn verify_bundle(
             return Ok(Verified::Superseded);
         }
         match result {
-            Ok(entries) => {
+            Ok((entries, realigned)) => {
+                if let Some(r) = realigned {
+                    blobs::replace_parts(tx, file_id, &r.blobs)?;
+                }
                 for (path, size, sha1) in &entries {
                     rows::set_entry_digest(tx, bundle_row, path, *size, sha1)?;
                 }
@@ -1574,12 +1655,13 @@ pub fn stream(
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
+        let bs = store.blob_store();
         let result = store.read_blocking(|conn| {
             let send = |piece: Result<Vec<u8>, std::io::Error>| tx.blocking_send(piece).is_ok();
             match &content {
                 Content::File { file_id } => {
                     for part in blobs::parts(conn, *file_id)? {
-                        let data = blobs::blob_data(conn, part.blob_id)?;
+                        let data = blobs::blob_data(conn, &bs, part.blob_id)?;
                         if !send(Ok(data)) {
                             break;
                         }
@@ -1587,7 +1669,7 @@ pub fn stream(
                 }
                 Content::Bundle { file_id, path, .. } => {
                     let parts = blobs::parts(conn, *file_id)?;
-                    let mut zip = match open_bundle(BlobReader::new(conn, parts)) {
+                    let mut zip = match open_bundle(BlobReader::new(conn, &bs, parts)) {
                         Ok(z) => z,
                         Err(e) => {
                             send(Err(std::io::Error::other(e.to_string())));
@@ -1629,12 +1711,16 @@ pub fn stream(
 }
 
 /// Whether the artifact with this content is stored (a bundle entry exists in its bundle).
-pub fn content_exists(conn: &Connection, content: &Content) -> Result<bool, CoreError> {
+pub fn content_exists(
+    conn: &Connection,
+    bs: &crate::store::blob_store::BlobStore,
+    content: &Content,
+) -> Result<bool, CoreError> {
     match content {
         Content::File { file_id } => Ok(blobs::file(conn, *file_id)?.is_some()),
         Content::Bundle { file_id, path, .. } => {
             let parts = blobs::parts(conn, *file_id)?;
-            let zip = open_bundle(BlobReader::new(conn, parts))
+            let zip = open_bundle(BlobReader::new(conn, bs, parts))
                 .map_err(|e| CoreError::Conflict(e.to_string()))?;
             Ok(zip.index_for_name(path).is_some())
         }
@@ -1657,6 +1743,13 @@ pub async fn prune(store: &Store, keep_days: u32) -> Result<PruneReport, CoreErr
     let report = store
         .write(move |tx| rows::prune(tx, &release_cutoff, &blob_cutoff))
         .await?;
+    let s = store.clone();
+    let objects = tokio::task::spawn_blocking(move || blob_store::empty_trash(&s))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    if objects > 0 {
+        tracing::info!(objects, "deleted the objects of pruned blobs");
+    }
     tracing::info!(?report, keep_days, "pruned artifacts");
     Ok(report)
 }

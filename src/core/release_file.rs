@@ -39,6 +39,7 @@ pub fn parse_header(field: &str) -> Result<(String, String), CoreError> {
 /// Stores one file for a release; a name (and dist) the release already has is a conflict.
 pub fn upload(
     tx: &Transaction<'_>,
+    bs: &crate::store::blob_store::BlobStore,
     org: &Org,
     release: &Release,
     up: &Upload<'_>,
@@ -56,7 +57,14 @@ pub fn upload(
     }
     let mut parts = Vec::new();
     for chunk in up.data.chunks(BLOB_SIZE) {
-        parts.push(blobs::put_hashed(tx, org.id, &sha1_hex(chunk), chunk, now)?);
+        parts.push(blobs::put_hashed(
+            tx,
+            bs,
+            org.id,
+            &sha1_hex(chunk),
+            chunk,
+            now,
+        )?);
     }
     let headers = serde_json::to_string(&up.headers).unwrap_or_else(|_| "{}".into());
     let basename = name.rsplit('/').next().unwrap_or(name);

@@ -816,6 +816,16 @@ pub fn prune(
         [blob_cutoff],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    // Objects outside the database go once this transaction commits (blob_store::empty_trash).
+    conn.execute(
+        "INSERT INTO blob_trash (url, object_key)
+         SELECT k.url, blobs.object_key FROM blobs JOIN blob_backends k ON k.id = blobs.backend_id
+          WHERE blobs.object_key IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM file_blobs fb WHERE fb.blob_id = blobs.id)
+            AND NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.blob_id = blobs.id AND o.last_used >= ?1)
+         ON CONFLICT DO NOTHING",
+        [blob_cutoff],
+    )?;
     conn.execute(
         "DELETE FROM blobs
           WHERE NOT EXISTS (SELECT 1 FROM file_blobs fb WHERE fb.blob_id = blobs.id)

@@ -294,7 +294,7 @@ pub fn check(data_dir: &Path, hash_chunks: bool) -> Result<CheckReport, BackupEr
     blob_findings(
         &conn,
         &mut report.problems,
-        "SELECT id, size, length(data) FROM blobs WHERE size <> length(data)",
+        "SELECT id, size, length(data) FROM blobs WHERE backend_id IS NULL AND size <> length(data)",
         |r| {
             Ok(format!(
                 "chunk {} says {} bytes but holds {}",
@@ -368,7 +368,7 @@ pub fn check(data_dir: &Path, hash_chunks: bool) -> Result<CheckReport, BackupEr
     }
 
     if hash_chunks {
-        let mut stmt = conn.prepare("SELECT id, sha1, data FROM blobs")?;
+        let mut stmt = conn.prepare("SELECT id, sha1, data FROM blobs WHERE backend_id IS NULL")?;
         let mut rows = stmt.query([])?;
         let mut bad = Vec::new();
         while let Some(row) = rows.next()? {
@@ -431,6 +431,7 @@ mod tests {
                 )?;
                 crate::store::blobs::put(
                     tx,
+                    &crate::store::blob_store::BlobStore::default(),
                     1,
                     &crate::store::blobs::sha1_hex(b"hello"),
                     b"hello",

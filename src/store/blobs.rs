@@ -21,6 +21,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha1::{Digest, Sha1};
 
+use super::blob_store::{self, BlobStore, Location};
 use super::{Store, StoreError};
 
 /// The largest blob: 1 MiB at rest, and the chunk size advertised to upload clients, so an
@@ -64,13 +65,14 @@ pub struct BlobRef {
 /// it. Storing a chunk that exists only records the owner.
 pub fn put(
     conn: &Connection,
+    bs: &BlobStore,
     org_id: i64,
     sha1: &str,
     data: &[u8],
     now: &str,
 ) -> Result<BlobRef, BlobError> {
     let sha1 = verify(sha1, data)?;
-    Ok(put_hashed(conn, org_id, &sha1, data, now)?)
+    Ok(put_hashed(conn, bs, org_id, &sha1, data, now)?)
 }
 
 /// Checks a chunk against its name (and the blob size); returns the lowercase sha1. Callers
@@ -90,8 +92,13 @@ pub fn verify(sha1: &str, data: &[u8]) -> Result<String, BlobError> {
 }
 
 /// [`put`] for bytes whose sha1 the caller has just computed (or [`verify`]d) itself.
+///
+/// A new blob's bytes go to `bs`'s target: into the row, or first to an object store under a
+/// fresh key and then the row naming it (so a crash in between leaves an object nothing names,
+/// never a row without bytes). Called in the write transaction, so prune cannot interleave.
 pub fn put_hashed(
     conn: &Connection,
+    bs: &BlobStore,
     org_id: i64,
     sha1: &str,
     data: &[u8],
@@ -103,13 +110,25 @@ pub fn put_hashed(
         .optional()?;
     let id = match existing {
         Some(id) => id,
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO blobs (sha1, size, created, data) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![sha1, data.len() as i64, now, data])?;
-            conn.last_insert_rowid()
-        }
+        None => match bs.target_url() {
+            None => {
+                conn.prepare_cached(
+                    "INSERT INTO blobs (sha1, size, created, data) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![sha1, data.len() as i64, now, data])?;
+                conn.last_insert_rowid()
+            }
+            Some(url) => {
+                let key = bs.put_new(&url, sha1, data.to_vec())?;
+                let backend = blob_store::backend_id(conn, &url)?;
+                conn.prepare_cached(
+                    "INSERT INTO blobs (sha1, size, created, data, backend_id, object_key)
+                     VALUES (?1, ?2, ?3, X'', ?4, ?5)",
+                )?
+                .execute(params![sha1, data.len() as i64, now, backend, key])?;
+                conn.last_insert_rowid()
+            }
+        },
     };
     conn.prepare_cached(
         "INSERT INTO blob_owners (org_id, blob_id, last_used) VALUES (?1, ?2, ?3)
@@ -222,6 +241,21 @@ pub fn insert_file(
     Ok(file_id)
 }
 
+/// Makes file `file_id` (same bytes) out of `blobs` instead of its current blobs.
+pub fn replace_parts(conn: &Connection, file_id: i64, blobs: &[BlobRef]) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM file_blobs WHERE file_id = ?1")?
+        .execute([file_id])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO file_blobs (file_id, position, blob_id, offset) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut offset = 0u64;
+    for (position, blob) in blobs.iter().enumerate() {
+        stmt.execute(params![file_id, position as i64, blob.id, offset as i64])?;
+        offset += blob.size;
+    }
+    Ok(())
+}
+
 /// A stored file's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
@@ -310,11 +344,28 @@ pub fn parts_of(blobs: &[BlobRef]) -> Vec<Part> {
         .collect()
 }
 
-/// One blob's bytes.
-pub fn blob_data(conn: &Connection, blob_id: i64) -> Result<Vec<u8>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT data FROM blobs WHERE id = ?1")?
-        .query_row([blob_id], |r| r.get(0))?)
+/// One blob's bytes, wherever its row says they are.
+pub fn blob_data(conn: &Connection, bs: &BlobStore, blob_id: i64) -> Result<Vec<u8>, StoreError> {
+    // `shiplog blobs migrate` may move the bytes between reading the row and fetching the
+    // object (it deletes the old object after the row points to the new one): look again once.
+    let mut retried = false;
+    loop {
+        let Some(at) = blob_store::location(conn, blob_id)? else {
+            return Err(StoreError::Task(format!("blob {blob_id} does not exist")));
+        };
+        match at {
+            Location::Inline => {
+                return Ok(conn
+                    .prepare_cached("SELECT data FROM blobs WHERE id = ?1")?
+                    .query_row([blob_id], |r| r.get(0))?);
+            }
+            Location::Object { url, key } => match bs.get(&url, &key) {
+                Ok(data) => return Ok(data),
+                Err(blob_store::BlobStoreError::NotFound { .. }) if !retried => retried = true,
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
 }
 
 /// A file's bytes as `Read + Seek`, fetching one blob at a time from `conn`.
@@ -325,24 +376,53 @@ pub fn blob_data(conn: &Connection, blob_id: i64) -> Result<Vec<u8>, StoreError>
 /// [`BlobReader::finish_digest`] fetches whatever was skipped.
 pub struct BlobReader<'c> {
     conn: &'c Connection,
+    bs: &'c BlobStore,
     parts: Vec<Part>,
     len: u64,
     pos: u64,
     cached: Option<(usize, Vec<u8>)>,
     digest: Option<(Sha1, usize)>,
+    /// Blobs read in order are also written anew through this sink (see [`Self::realigning`]).
+    realign: Option<(ChunkSink<'c>, usize)>,
 }
 
 impl<'c> BlobReader<'c> {
-    pub fn new(conn: &'c Connection, parts: Vec<Part>) -> Self {
+    pub fn new(conn: &'c Connection, bs: &'c BlobStore, parts: Vec<Part>) -> Self {
         let len = parts.last().map_or(0, |p| p.offset + p.size);
         BlobReader {
             conn,
+            bs,
             parts,
             len,
             pos: 0,
             cached: None,
             digest: None,
+            realign: None,
         }
+    }
+
+    /// Also writes the file anew through `sink` as it is read front to back (a sink cutting
+    /// at a zip's entries turns an upload's client-cut chunks into per-entry blobs in the same
+    /// pass that verifies them); [`BlobReader::finish`] writes whatever was skipped.
+    pub fn realigning(mut self, sink: ChunkSink<'c>) -> Self {
+        self.realign = Some((sink, 0));
+        self
+    }
+
+    /// [`BlobReader::finish_digest`], and what the realigning sink stored, if any.
+    pub fn finish(mut self) -> io::Result<(Option<String>, Option<Stored>)> {
+        let realigned = match self.realign.take() {
+            Some((mut sink, next)) => {
+                for part in &self.parts[next..] {
+                    let data =
+                        blob_data(self.conn, self.bs, part.blob_id).map_err(io::Error::other)?;
+                    sink.push(&data).map_err(io::Error::other)?;
+                }
+                Some(sink.finish().map_err(io::Error::other)?)
+            }
+            None => None,
+        };
+        Ok((self.finish_digest()?, realigned))
     }
 
     /// Hashes the file as it is read (see the type's docs).
@@ -357,14 +437,15 @@ impl<'c> BlobReader<'c> {
             return Ok(None);
         };
         for part in &self.parts[next..] {
-            let data = blob_data(self.conn, part.blob_id).map_err(io::Error::other)?;
+            let data = blob_data(self.conn, self.bs, part.blob_id).map_err(io::Error::other)?;
             hasher.update(&data);
         }
         Ok(Some(hex::encode(hasher.finalize())))
     }
 
     fn load(&mut self, i: usize) -> io::Result<()> {
-        let data = blob_data(self.conn, self.parts[i].blob_id).map_err(io::Error::other)?;
+        let data =
+            blob_data(self.conn, self.bs, self.parts[i].blob_id).map_err(io::Error::other)?;
         if data.len() as u64 != self.parts[i].size {
             return Err(io::Error::other(format!(
                 "blob {} has {} bytes, expected {}",
@@ -377,6 +458,12 @@ impl<'c> BlobReader<'c> {
             && *next == i
         {
             hasher.update(&data);
+            *next += 1;
+        }
+        if let Some((sink, next)) = self.realign.as_mut()
+            && *next == i
+        {
+            sink.push(&data).map_err(io::Error::other)?;
             *next += 1;
         }
         self.cached = Some((i, data));
@@ -463,6 +550,10 @@ pub struct ChunkSink<'s> {
     blobs: Vec<BlobRef>,
     hasher: Option<Sha1>,
     size: u64,
+    /// Bytes already sealed into blobs.
+    sealed: u64,
+    /// Stream offsets where a blob must end (ascending), see [`ChunkSink::cut_at`].
+    cuts: std::collections::VecDeque<u64>,
 }
 
 impl<'s> ChunkSink<'s> {
@@ -477,7 +568,20 @@ impl<'s> ChunkSink<'s> {
             blobs: Vec::new(),
             hasher: Some(Sha1::new()),
             size: 0,
+            sealed: 0,
+            cuts: Default::default(),
         }
+    }
+
+    /// Ends a blob at each of these stream offsets as well as every [`BLOB_SIZE`] bytes after
+    /// one. Given where each entry of a zip starts, every entry is cut into blobs from its own
+    /// first byte, so the same entry in another bundle — at another offset, after another
+    /// manifest — makes the same blobs and costs nothing to store again.
+    pub fn cut_at(mut self, mut offsets: Vec<u64>) -> Self {
+        offsets.sort_unstable();
+        offsets.dedup();
+        self.cuts = offsets.into_iter().filter(|&o| o > 0).collect();
+        self
     }
 
     /// A sink that does not hash the whole stream, for a caller that hashes the same bytes on
@@ -498,11 +602,19 @@ impl<'s> ChunkSink<'s> {
         }
         self.size += data.len() as u64;
         while !data.is_empty() {
-            let room = BLOB_SIZE - self.buf.len();
+            let at = self.sealed + self.buf.len() as u64;
+            while self.cuts.front().is_some_and(|&c| c <= at) {
+                self.cuts.pop_front();
+            }
+            let mut room = BLOB_SIZE - self.buf.len();
+            if let Some(&cut) = self.cuts.front() {
+                room = room.min(usize::try_from(cut - at).unwrap_or(usize::MAX));
+            }
             let n = room.min(data.len());
             self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
-            if self.buf.len() == BLOB_SIZE {
+            let at = self.sealed + self.buf.len() as u64;
+            if self.buf.len() == BLOB_SIZE || self.cuts.front() == Some(&at) {
                 self.seal()?;
             }
         }
@@ -529,6 +641,7 @@ impl<'s> ChunkSink<'s> {
 
     fn seal(&mut self) -> Result<(), StoreError> {
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOB_SIZE));
+        self.sealed += data.len() as u64;
         self.batch_bytes += data.len();
         self.batch.push((sha1_hex(&data), data));
         if self.batch_bytes >= SINK_BATCH {
@@ -544,10 +657,11 @@ impl<'s> ChunkSink<'s> {
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
         let (org_id, now) = (self.org_id, self.now.as_str());
+        let bs = self.store.blob_store();
         let refs = self.store.write_blocking(|tx| {
             batch
                 .iter()
-                .map(|(sha1, data)| put_hashed(tx, org_id, sha1, data, now))
+                .map(|(sha1, data)| put_hashed(tx, &bs, org_id, sha1, data, now))
                 .collect::<Result<Vec<_>, StoreError>>()
         })?;
         self.blobs.extend(refs);
@@ -590,13 +704,22 @@ mod tests {
     fn a_chunk_is_refused_unless_it_matches_its_name() {
         let (_d, store, org) = store();
         let err = store
-            .write_blocking(|tx| put(tx, org, &sha1_hex(b"other"), b"data", "t"))
+            .write_blocking(|tx| {
+                put(
+                    tx,
+                    &BlobStore::default(),
+                    org,
+                    &sha1_hex(b"other"),
+                    b"data",
+                    "t",
+                )
+            })
             .unwrap_err();
         assert!(matches!(err, BlobError::Mismatch { .. }), "{err}");
         assert!(err.to_string().starts_with("Checksum mismatch"));
         let big = vec![0u8; BLOB_SIZE + 1];
         let err = store
-            .write_blocking(|tx| put(tx, org, &sha1_hex(&big), &big, "t"))
+            .write_blocking(|tx| put(tx, &BlobStore::default(), org, &sha1_hex(&big), &big, "t"))
             .unwrap_err();
         assert!(matches!(err, BlobError::TooLarge { .. }));
         let n: i64 = store
@@ -617,10 +740,19 @@ mod tests {
             .id;
         let sha = sha1_hex(b"hello");
         let a = store
-            .write_blocking(|tx| put(tx, org, &sha, b"hello", "t"))
+            .write_blocking(|tx| put(tx, &BlobStore::default(), org, &sha, b"hello", "t"))
             .unwrap();
         let b = store
-            .write_blocking(|tx| put(tx, org, &sha.to_uppercase(), b"hello", "t"))
+            .write_blocking(|tx| {
+                put(
+                    tx,
+                    &BlobStore::default(),
+                    org,
+                    &sha.to_uppercase(),
+                    b"hello",
+                    "t",
+                )
+            })
             .unwrap();
         assert_eq!(a, b);
         let missing_other = store
@@ -628,7 +760,7 @@ mod tests {
             .unwrap();
         assert_eq!(missing_other, vec![sha.clone()]);
         store
-            .write_blocking(|tx| put(tx, other, &sha, b"hello", "t"))
+            .write_blocking(|tx| put(tx, &BlobStore::default(), other, &sha, b"hello", "t"))
             .unwrap();
         let (blobs, owners): (i64, i64) = store
             .read_blocking(|c| {
@@ -639,6 +771,42 @@ mod tests {
             })
             .unwrap();
         assert_eq!((blobs, owners), (1, 2));
+    }
+
+    #[test]
+    fn cut_points_make_the_same_entry_the_same_blobs_wherever_it_sits() {
+        let (_d, store, org) = store();
+        let entry: Vec<u8> = (0..BLOB_SIZE + 1000).map(|i| (i % 253) as u8).collect();
+        let stream = |head: &[u8]| {
+            let mut s = head.to_vec();
+            s.extend_from_slice(&entry);
+            s.extend_from_slice(b"tail");
+            let cuts = vec![head.len() as u64, (head.len() + entry.len()) as u64];
+            (s, cuts)
+        };
+        let (a, cuts_a) = stream(b"short head");
+        let (b, cuts_b) = stream(b"a longer head, so every byte after it shifts");
+        let mut sink = ChunkSink::new(&store, org, "t").cut_at(cuts_a);
+        sink.push(&a).unwrap();
+        let first = sink.finish().unwrap();
+        let total = |s: &Store| -> i64 {
+            s.read_blocking(|c| {
+                c.query_row("SELECT sum(size) FROM blobs", [], |r| r.get(0))
+                    .map_err(StoreError::from)
+            })
+            .unwrap()
+        };
+        let before = total(&store);
+        let mut sink = ChunkSink::new(&store, org, "t").cut_at(cuts_b);
+        for piece in b.chunks(77_777) {
+            sink.push(piece).unwrap();
+        }
+        let second = sink.finish().unwrap();
+        assert_eq!(second.sha1, sha1_hex(&b));
+        // Head, the entry's two blobs, tail: only the new head is new.
+        assert_eq!(second.blobs.len(), 4);
+        assert_eq!(first.blobs[1..], second.blobs[1..]);
+        assert_eq!(total(&store) - before, 44);
     }
 
     #[test]
@@ -668,14 +836,15 @@ mod tests {
             .unwrap();
         assert_eq!(n, 2);
 
+        let bs = BlobStore::default();
         let back = store
             .read_blocking(|c| {
-                let mut r = BlobReader::new(c, parts_of(&stored.blobs));
+                let mut r = BlobReader::new(c, &bs, parts_of(&stored.blobs));
                 let mut out = Vec::new();
                 r.read_to_end(&mut out)
                     .map_err(|e| StoreError::Task(e.to_string()))?;
                 // Seek into the middle of the second blob and read across into the third.
-                let mut r = BlobReader::new(c, parts_of(&stored.blobs)).digesting();
+                let mut r = BlobReader::new(c, &bs, parts_of(&stored.blobs)).digesting();
                 r.seek(SeekFrom::End(-10)).unwrap();
                 let mut end = Vec::new();
                 r.read_to_end(&mut end).unwrap();

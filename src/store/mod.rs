@@ -25,6 +25,7 @@
 pub mod activity;
 pub mod artifacts;
 pub mod backup;
+pub mod blob_store;
 pub mod blobs;
 mod checkpoint;
 pub mod commits;
@@ -106,6 +107,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0015_grouping.sql")),
         M::up(include_str!("migrations/0016_notifications.sql")),
         M::up(include_str!("migrations/0017_health_daily_users.sql")),
+        M::up(include_str!("migrations/0019_blob_backends.sql")),
         M::up(include_str!("migrations/0020_web_sessions.sql")),
         M::up(include_str!("migrations/0021_health_daily_counts.sql")),
     ]
@@ -185,6 +187,8 @@ struct Inner {
     checkpointer: checkpoint::Checkpointer,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
+    /// Where artifact bytes go and are read from (`storage:`); the database by default.
+    blob_store: std::sync::RwLock<Arc<blob_store::BlobStore>>,
 }
 
 /// A handle to the database; cheap to clone.
@@ -261,6 +265,7 @@ impl Store {
                 checkpointer,
                 readers: Mutex::new(readers),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
+                blob_store: Default::default(),
             }),
         })
     }
@@ -268,6 +273,25 @@ impl Store {
     /// Where the database file is.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The blob store artifact bytes are written to and read from.
+    pub fn blob_store(&self) -> Arc<blob_store::BlobStore> {
+        self.inner
+            .blob_store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sends new artifact bytes to `blobs` (from `storage:`); bytes already stored are read
+    /// wherever their rows say they are.
+    pub fn use_blob_store(&self, blobs: blob_store::BlobStore) {
+        *self
+            .inner
+            .blob_store
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(blobs);
     }
 
     /// Runs `f` in a write transaction on the writer connection, off the async threads,

@@ -788,8 +788,11 @@ impl DropWatcher {
         std::thread::scope(|scope| {
             let whole = scope.spawn(|| manifest::sha1_file(file));
             let mut f = std::fs::File::open(file).map_err(failed)?;
-            let mut sink =
-                ChunkSink::new(&self.store, self.org_id, &crate::core::now()).without_digest();
+            let cuts = crate::core::artifact::entry_offsets(&mut f);
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(failed)?;
+            let mut sink = ChunkSink::new(&self.store, self.org_id, &crate::core::now())
+                .without_digest()
+                .cut_at(cuts);
             sink.copy_from(&mut f).map_err(|e| match e {
                 Ok(io) => failed(io),
                 Err(store) => store,

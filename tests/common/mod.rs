@@ -12,6 +12,7 @@ pub mod events;
 pub mod github_fake;
 pub mod gitrepo;
 pub mod hook_repo;
+pub mod moto;
 pub mod postgres;
 pub mod sdks;
 pub mod sentry_cli;

@@ -99,6 +99,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0017_health_daily_users.sql"),
     ),
     (
+        "0019_blob_backends.sql",
+        include_str!("migrations/0019_blob_backends.sql"),
+    ),
+    (
         "0020_web_sessions.sql",
         include_str!("migrations/0020_web_sessions.sql"),
     ),
