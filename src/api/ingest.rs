@@ -26,7 +26,7 @@ use super::error::ApiError;
 use super::extract::QueryPairs;
 use crate::core::CoreError;
 use crate::core::health;
-use crate::core::issue::{self, Ingested};
+use crate::core::issue::{self, Ingested, PreparedEvent};
 use crate::model::envelope;
 use crate::store::issues as store;
 
@@ -152,11 +152,13 @@ fn event_object(payload: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// One parsed request, ready to store.
+/// One parsed request, ready to store: its events parsed, grouped and compressed here, off
+/// the writer. An event that could not be prepared fails the request inside the write, after
+/// the key was checked, as before (a wrong key answers 403 whatever the payload).
 struct Submission {
     project_id: i64,
     key: String,
-    events: Vec<Map<String, Value>>,
+    events: Vec<Result<PreparedEvent, CoreError>>,
     envelope_event_id: Option<String>,
     sessions: health::Prepared,
 }
@@ -187,13 +189,8 @@ async fn store_events(
                 )));
             }
             let mut out = Vec::with_capacity(sub.events.len());
-            for event in &sub.events {
-                let id = if sub.events.len() == 1 {
-                    sub.envelope_event_id.as_deref()
-                } else {
-                    None
-                };
-                out.push(issue::ingest_event(tx, &org, &project, event, id, received)?);
+            for event in sub.events {
+                out.push(issue::ingest_prepared(tx, &org, &project, &event?)?);
             }
             if !sub.sessions.is_empty() {
                 health::record(tx, &org, &project, &sub.sessions, received)?;
@@ -233,9 +230,18 @@ pub async fn envelope(
             key = env.dsn().and_then(key_of_dsn);
         }
         let key = key.ok_or_else(missing_auth)?;
-        let mut events = Vec::new();
-        for item in env.items.iter().filter(|i| i.ty == "event") {
-            events.push(event_object(&item.payload)?);
+        let items: Vec<_> = env.items.iter().filter(|i| i.ty == "event").collect();
+        // The envelope's event id names the event only when it carries one.
+        let header_id = env.event_id().filter(|_| items.len() == 1);
+        let mut events = Vec::with_capacity(items.len());
+        for item in items {
+            let object = event_object(&item.payload)?;
+            events.push(issue::prepare_event(
+                &object,
+                Some(&item.payload),
+                header_id,
+                received,
+            ));
         }
         let sub = Submission {
             project_id,
@@ -291,15 +297,16 @@ pub async fn store(
             "empty request body: expected an event",
         ));
     }
+    let received = chrono::Utc::now();
     let event = event_object(&body)?;
     let sub = Submission {
         project_id,
         key,
-        events: vec![event],
+        events: vec![issue::prepare_event(&event, Some(&body), None, received)],
         envelope_event_id: None,
         sessions: health::Prepared::default(),
     };
-    store_events(&state, sub, chrono::Utc::now()).await
+    store_events(&state, sub, received).await
 }
 
 fn legacy_decode(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {

@@ -36,6 +36,7 @@ pub mod inbox;
 pub mod issues;
 pub mod notifications;
 pub mod orgs;
+pub mod payload;
 pub mod refs;
 pub mod releases;
 pub mod repos;
