@@ -249,8 +249,9 @@ fn dir_size(path: &Path) -> u64 {
 }
 
 fn stored_events(db: &Path, sql: &str) -> Option<i64> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .ok()?;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
     conn.busy_timeout(Duration::from_secs(10)).ok()?;
     conn.query_row(sql, [], |r| r.get(0)).ok()
 }
@@ -371,7 +372,15 @@ fn main() {
             let (daemon, project, key) = start_shiplog();
             let (base, pid, data) = (daemon.url.clone(), daemon.child.id(), daemon.data.clone());
             let db = data.join("shiplog.sqlite3");
-            (Some(daemon), base, project, key, Some(pid), Some(data), Some(db))
+            (
+                Some(daemon),
+                base,
+                project,
+                key,
+                Some(pid),
+                Some(data),
+                Some(db),
+            )
         }
     };
     let count_sql = std::env::var("SHIPLOG_BENCH_COUNT_SQL")
@@ -427,7 +436,10 @@ fn main() {
         }
     });
     let size = data.as_deref().map(dir_size);
-    let db_size = db.as_deref().and_then(|db| std::fs::metadata(db).ok()).map(|m| m.len());
+    let db_size = db
+        .as_deref()
+        .and_then(|db| std::fs::metadata(db).ok())
+        .map(|m| m.len());
 
     let mut latencies = outcome.latencies;
     latencies.sort_unstable();
@@ -439,7 +451,9 @@ fn main() {
         } else {
             "release"
         },
-        external.as_deref().unwrap_or("shiplog (started by the bench)")
+        external
+            .as_deref()
+            .unwrap_or("shiplog (started by the bench)")
     );
     println!(
         "load: {events} events (+{WARM_UP} warm-up), ~{event_bytes} B envelopes, {ERROR_TYPES} error types, {clients} connections"
@@ -476,7 +490,10 @@ fn main() {
     match stored {
         Some(n) => {
             println!("stored events: {n} (expected {expected})");
-            assert_eq!(n, expected, "stored-event count differs from the acknowledged");
+            assert_eq!(
+                n, expected,
+                "stored-event count differs from the acknowledged"
+            );
         }
         None => println!("stored events: not checked (no SHIPLOG_BENCH_DB)"),
     }
