@@ -12,6 +12,10 @@
 //! `max_event_size`) are refused with 413. `session` and `sessions` items go to release health
 //! (`core::health`): a refused session is counted, never an error of the request. Other item
 //! types (attachments, client reports, transactions) are accepted and ignored.
+//!
+//! Each event is parsed, grouped and compressed here, on the request's own task, so the single
+//! writer's (grouped) transaction only runs SQL. At most `limits.ingest_queue` requests are in
+//! progress; one more is shed with 429 and `Retry-After` before its body is read.
 
 use std::io::Read;
 
@@ -19,6 +23,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -208,9 +213,49 @@ async fn store_events(
     }))
 }
 
+/// How long a shed client is asked to wait: the queue drains in well under a second at the
+/// rates the writer sustains (BENCHMARKS.md "Event ingest").
+const RETRY_AFTER_SECS: &str = "1";
+
+/// A slot for one ingest request, or the 429 that sheds it: taken before the body is read,
+/// so the requests in progress (and the bodies they hold) are bounded by
+/// `limits.ingest_queue` and a burst past it waits at the client, not in the daemon.
+fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    state.ingest_slots.clone().try_acquire_owned().map_err(|_| {
+        crate::metrics::envelope_items(
+            ["envelope"],
+            Some(crate::metrics::refusal_reason(
+                StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            )),
+        );
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, RETRY_AFTER_SECS)],
+            Json(json!({
+                "detail": "too many events in progress (limits.ingest_queue); retry after the Retry-After delay"
+            })),
+        )
+            .into_response()
+    })
+}
+
 /// `POST /api/{project_id}/envelope/`.
 pub async fn envelope(
     State(state): State<AppState>,
+    project_id: Path<String>,
+    query: QueryPairs,
+    request: Request,
+) -> Response {
+    match admit(&state) {
+        Ok(_slot) => envelope_admitted(state, project_id, query, request)
+            .await
+            .into_response(),
+        Err(shed) => shed,
+    }
+}
+
+async fn envelope_admitted(
+    state: AppState,
     Path(project_id): Path<String>,
     query: QueryPairs,
     request: Request,
@@ -280,6 +325,20 @@ fn missing_auth() -> ApiError {
 /// base64-encoded and zlib-compressed, which is accepted too).
 pub async fn store(
     State(state): State<AppState>,
+    project_id: Path<String>,
+    query: QueryPairs,
+    request: Request,
+) -> Response {
+    match admit(&state) {
+        Ok(_slot) => store_admitted(state, project_id, query, request)
+            .await
+            .into_response(),
+        Err(shed) => shed,
+    }
+}
+
+async fn store_admitted(
+    state: AppState,
     Path(project_id): Path<String>,
     query: QueryPairs,
     request: Request,
