@@ -6,7 +6,7 @@
 //! events go first (so the store holds 20 500 after the run); the stored-event count is
 //! checked after. Reported: events/s, p50 and p99 request latency, the server's CPU time per
 //! event (utime + stime from `/proc/<pid>/stat` over the timed run), its peak RSS (`VmHWM`)
-//! and the size of its data dir.
+//! and the size of its data dir 3 s after the run (`SHIPLOG_BENCH_SETTLE_SECS`), at rest.
 //!
 //! Run with `cargo bench --bench ingest`: it starts a `shiplog serve` of its own. The same
 //! generator measures another server when `SHIPLOG_BENCH_URL` is set:
@@ -435,6 +435,10 @@ fn main() {
             std::thread::sleep(Duration::from_millis(200));
         }
     });
+    // The store's size at rest: both servers get the same pause to fold their WAL back.
+    std::thread::sleep(Duration::from_secs(
+        env_usize("SHIPLOG_BENCH_SETTLE_SECS", 3) as u64,
+    ));
     let size = data.as_deref().map(dir_size);
     let db_size = db
         .as_deref()
