@@ -45,7 +45,7 @@ use crate::store::issues::{
     STATUS_IGNORED, STATUS_RESOLVED, STATUS_UNRESOLVED, SetResolution,
 };
 use crate::store::orgs::{Org, Project};
-use crate::store::releases::Release;
+use crate::store::releases::{self, Release};
 
 /// Events further in the future than this are dated when received (Relay's clock-drift rule).
 const MAX_SECS_IN_FUTURE: i64 = 60;
@@ -207,17 +207,21 @@ pub fn ingest_prepared(
     // Relay drops an invalid release or environment from the event rather than the event.
     let release = match event.release.as_deref() {
         Some(v) if version::validate(v).is_ok() => {
-            let up = release::upsert(
-                tx,
-                org,
-                &CreateRelease {
-                    version: v.to_string(),
-                    projects: vec![ProjectRef::Id(project.id)],
-                    ..Default::default()
-                },
-                when,
-            )?;
-            Some(up.release)
+            if let Some(known) = releases::by_version_in_project(tx, org.id, v, project.id)? {
+                Some(known)
+            } else {
+                let up = release::upsert(
+                    tx,
+                    org,
+                    &CreateRelease {
+                        version: v.to_string(),
+                        projects: vec![ProjectRef::Id(project.id)],
+                        ..Default::default()
+                    },
+                    when,
+                )?;
+                Some(up.release)
+            }
         }
         _ => None,
     };
