@@ -686,6 +686,11 @@ pub struct LimitsConfig {
     /// connection (a `Content-Length` announced but never sent). Default 60 s.
     #[serde(deserialize_with = "seconds::duration")]
     pub body_timeout: Duration,
+    /// The most event-ingest requests (envelopes, store) in progress at once: being read,
+    /// prepared or waiting for the writer. Past it a request is answered 429 with
+    /// `Retry-After` at once (the Sentry SDKs back off), so latency and memory stay bounded
+    /// under overload. Default 512.
+    pub ingest_queue: usize,
 }
 
 impl Default for LimitsConfig {
@@ -697,6 +702,7 @@ impl Default for LimitsConfig {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
+            ingest_queue: 512,
         }
     }
 }
@@ -1450,6 +1456,12 @@ impl Config {
                 self.limits.max_unpacked_bundle,
             ),
         ];
+        if self.limits.ingest_queue == 0 {
+            return Err(self.invalid(
+                "limits.ingest_queue",
+                "must be greater than 0; write how many ingest requests may wait, e.g. 512",
+            ));
+        }
         for (key, value) in sizes {
             if value == 0 {
                 return Err(self.invalid(
@@ -2581,8 +2593,10 @@ mod tests {
     #[test]
     fn limits_take_timeouts_and_the_unpacked_bundle_size() {
         let config = parse_ok(
-            "limits:\n  header_timeout: 5\n  idle_timeout: 2m\n  body_timeout: 500ms\n  max_unpacked_bundle: 64MiB\n",
+            "limits:\n  header_timeout: 5\n  idle_timeout: 2m\n  body_timeout: 500ms\n  max_unpacked_bundle: 64MiB\n  ingest_queue: 8\n",
         );
+        assert_eq!(config.limits.ingest_queue, 8);
+        assert_eq!(LimitsConfig::default().ingest_queue, 512);
         assert_eq!(config.limits.header_timeout, Duration::from_secs(5));
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
         assert_eq!(config.limits.body_timeout, Duration::from_millis(500));

@@ -163,7 +163,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .with_github_webhook_secret(config.github.webhook_secret.clone())
     .with_artifacts((*artifact_settings).clone())
     .with_metrics(config.metrics.clone())
-    .with_health(core::health::Settings::from_config(&config));
+    .with_health(core::health::Settings::from_config(&config))
+    .with_ingest_queue(config.limits.ingest_queue);
     let app = api::router(state);
     let notifier =
         crate::notify::Notifier::new(store.clone(), &config.notifications, public_url.clone())

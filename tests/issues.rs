@@ -104,17 +104,23 @@ fn an_event_creates_an_issue_and_its_release() {
         .unwrap_or_default();
     assert_eq!(listed["lastEvent"], r10["lastEvent"], "{list}");
 
-    // The event row keeps release, environment and the frames' file paths.
+    // The event row keeps release, environment and the frames' file paths: the payload is
+    // stored compressed, and the frames once, inside it (the column stays empty).
     let db = d.db();
-    let (release, env, frames): (String, String, String) = db
+    let (release, env, column, data_type, frames): (String, String, String, String, String) = db
         .query_row(
-            "SELECT r.version, e.environment, e.frames FROM events e
+            "SELECT r.version, e.environment, e.frames, typeof(e.data), e.data FROM events e
              JOIN releases r ON r.id = e.release_id ORDER BY e.id LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| {
+                let data = shiplog::store::payload::decode(r.get_ref(4)?);
+                let frames = shiplog::store::payload::frames_of(r.get(2)?, &data);
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, frames))
+            },
         )
         .unwrap();
     assert_eq!((release.as_str(), env.as_str()), ("1.0", "production"));
+    assert_eq!((column.as_str(), data_type.as_str()), ("", "blob"));
     assert!(frames.contains("app/billing/charge.py"), "{frames}");
 
     // A retried event (same id) is stored once.

@@ -10,18 +10,26 @@ use common::events::dsn;
 use common::sdks::{require_node_modules, require_python, run_script};
 use serde_json::Value;
 
-/// The issue id of every event tagged `case=<case>`, in the order received.
+/// The issue id of every event tagged `case=<case>`, in the order received (payloads are
+/// stored compressed, so the tag is read here rather than by SQL).
 fn issues_of(d: &Daemon, case: &str) -> Vec<i64> {
     let conn = d.db();
     let mut stmt = conn
-        .prepare(
-            "SELECT issue_id FROM events WHERE json_extract(data, '$.tags.case') = ?1 ORDER BY id",
-        )
+        .prepare("SELECT issue_id, data FROM events ORDER BY id")
         .unwrap();
-    stmt.query_map([case], |r| r.get(0))
+    let rows: Vec<(i64, String)> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, shiplog::store::payload::decode(r.get_ref(1)?)))
+        })
         .unwrap()
         .collect::<Result<_, _>>()
-        .unwrap()
+        .unwrap();
+    rows.into_iter()
+        .filter(|(_, data)| {
+            serde_json::from_str::<Value>(data).is_ok_and(|v| v["tags"]["case"] == case)
+        })
+        .map(|(issue, _)| issue)
+        .collect()
 }
 
 /// The one issue of the events tagged `case`.

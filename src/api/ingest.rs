@@ -12,6 +12,10 @@
 //! `max_event_size`) are refused with 413. `session` and `sessions` items go to release health
 //! (`core::health`): a refused session is counted, never an error of the request. Other item
 //! types (attachments, client reports, transactions) are accepted and ignored.
+//!
+//! Each event is parsed, grouped and compressed here, on the request's own task, so the single
+//! writer's (grouped) transaction only runs SQL. At most `limits.ingest_queue` requests are in
+//! progress; one more is shed with 429 and `Retry-After` before its body is read.
 
 use std::io::Read;
 
@@ -19,6 +23,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -26,7 +31,7 @@ use super::error::ApiError;
 use super::extract::QueryPairs;
 use crate::core::CoreError;
 use crate::core::health;
-use crate::core::issue::{self, Ingested};
+use crate::core::issue::{self, Ingested, PreparedEvent};
 use crate::model::envelope;
 use crate::store::issues as store;
 
@@ -152,11 +157,13 @@ fn event_object(payload: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// One parsed request, ready to store.
+/// One parsed request, ready to store: its events parsed, grouped and compressed here, off
+/// the writer. An event that could not be prepared fails the request inside the write, after
+/// the key was checked, as before (a wrong key answers 403 whatever the payload).
 struct Submission {
     project_id: i64,
     key: String,
-    events: Vec<Map<String, Value>>,
+    events: Vec<Result<PreparedEvent, CoreError>>,
     envelope_event_id: Option<String>,
     sessions: health::Prepared,
 }
@@ -187,13 +194,8 @@ async fn store_events(
                 )));
             }
             let mut out = Vec::with_capacity(sub.events.len());
-            for event in &sub.events {
-                let id = if sub.events.len() == 1 {
-                    sub.envelope_event_id.as_deref()
-                } else {
-                    None
-                };
-                out.push(issue::ingest_event(tx, &org, &project, event, id, received)?);
+            for event in sub.events {
+                out.push(issue::ingest_prepared(tx, &org, &project, &event?)?);
             }
             if !sub.sessions.is_empty() {
                 health::record(tx, &org, &project, &sub.sessions, received)?;
@@ -211,9 +213,50 @@ async fn store_events(
     }))
 }
 
+/// How long a shed client is asked to wait: the queue drains in well under a second at the
+/// rates the writer sustains (BENCHMARKS.md "Event ingest").
+const RETRY_AFTER_SECS: &str = "1";
+
+/// A slot for one ingest request, or the 429 that sheds it: taken before the body is read,
+/// so the requests in progress (and the bodies they hold) are bounded by
+/// `limits.ingest_queue` and a burst past it waits at the client, not in the daemon.
+fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Box<Response>> {
+    state.ingest_slots.clone().try_acquire_owned().map_err(|_| {
+        crate::metrics::envelope_items(
+            ["envelope"],
+            Some(crate::metrics::refusal_reason(
+                StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            )),
+        );
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, RETRY_AFTER_SECS)],
+            Json(json!({
+                "detail": "too many events in progress (limits.ingest_queue); retry after the Retry-After delay"
+            })),
+        )
+            .into_response()
+            .into()
+    })
+}
+
 /// `POST /api/{project_id}/envelope/`.
 pub async fn envelope(
     State(state): State<AppState>,
+    project_id: Path<String>,
+    query: QueryPairs,
+    request: Request,
+) -> Response {
+    match admit(&state) {
+        Ok(_slot) => envelope_admitted(state, project_id, query, request)
+            .await
+            .into_response(),
+        Err(shed) => *shed,
+    }
+}
+
+async fn envelope_admitted(
+    state: AppState,
     Path(project_id): Path<String>,
     query: QueryPairs,
     request: Request,
@@ -233,9 +276,18 @@ pub async fn envelope(
             key = env.dsn().and_then(key_of_dsn);
         }
         let key = key.ok_or_else(missing_auth)?;
-        let mut events = Vec::new();
-        for item in env.items.iter().filter(|i| i.ty == "event") {
-            events.push(event_object(&item.payload)?);
+        let items: Vec<_> = env.items.iter().filter(|i| i.ty == "event").collect();
+        // The envelope's event id names the event only when it carries one.
+        let header_id = env.event_id().filter(|_| items.len() == 1);
+        let mut events = Vec::with_capacity(items.len());
+        for item in items {
+            let object = event_object(&item.payload)?;
+            events.push(issue::prepare_event(
+                &object,
+                Some(&item.payload),
+                header_id,
+                received,
+            ));
         }
         let sub = Submission {
             project_id,
@@ -274,6 +326,20 @@ fn missing_auth() -> ApiError {
 /// base64-encoded and zlib-compressed, which is accepted too).
 pub async fn store(
     State(state): State<AppState>,
+    project_id: Path<String>,
+    query: QueryPairs,
+    request: Request,
+) -> Response {
+    match admit(&state) {
+        Ok(_slot) => store_admitted(state, project_id, query, request)
+            .await
+            .into_response(),
+        Err(shed) => *shed,
+    }
+}
+
+async fn store_admitted(
+    state: AppState,
     Path(project_id): Path<String>,
     query: QueryPairs,
     request: Request,
@@ -291,15 +357,16 @@ pub async fn store(
             "empty request body: expected an event",
         ));
     }
+    let received = chrono::Utc::now();
     let event = event_object(&body)?;
     let sub = Submission {
         project_id,
         key,
-        events: vec![event],
+        events: vec![issue::prepare_event(&event, Some(&body), None, received)],
         envelope_event_id: None,
         sessions: health::Prepared::default(),
     };
-    store_events(&state, sub, chrono::Utc::now()).await
+    store_events(&state, sub, received).await
 }
 
 fn legacy_decode(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {

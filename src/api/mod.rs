@@ -61,6 +61,8 @@ pub struct AppState {
     /// When each token last had its `date_last_used` written, to write it at most once a
     /// minute instead of on every request.
     token_touches: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
+    /// Slots of event-ingest requests in progress (`limits.ingest_queue`, see `ingest`).
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -75,7 +77,16 @@ impl AppState {
             metrics: Default::default(),
             health: Default::default(),
             token_touches: Default::default(),
+            ingest_slots: Arc::new(tokio::sync::Semaphore::new(
+                crate::config::LimitsConfig::default().ingest_queue,
+            )),
         }
+    }
+
+    /// Sets how many event-ingest requests may be in progress (`limits.ingest_queue`).
+    pub fn with_ingest_queue(mut self, slots: usize) -> Self {
+        self.ingest_slots = Arc::new(tokio::sync::Semaphore::new(slots.max(1)));
+        self
     }
 
     /// Sets the secret GitHub webhook deliveries are verified with.

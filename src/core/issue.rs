@@ -45,7 +45,7 @@ use crate::store::issues::{
     STATUS_IGNORED, STATUS_RESOLVED, STATUS_UNRESOLVED, SetResolution,
 };
 use crate::store::orgs::{Org, Project};
-use crate::store::releases::Release;
+use crate::store::releases::{self, Release};
 
 /// Events further in the future than this are dated when received (Relay's clock-drift rule).
 const MAX_SECS_IN_FUTURE: i64 = 60;
@@ -82,17 +82,31 @@ pub fn new_event_id() -> String {
     hex::encode(bytes)
 }
 
-/// Stores one event payload of `project`: groups it into an issue, creates its release if
-/// needed, and applies the regression rule. One call per event, inside the caller's
-/// transaction.
-pub fn ingest_event(
-    tx: &Transaction<'_>,
-    org: &Org,
-    project: &Project,
+/// An event parsed, grouped and encoded: everything about it that needs no database, done
+/// before it reaches the single writer so the writer's transaction does only SQL.
+#[derive(Debug)]
+pub struct PreparedEvent {
+    event: Event,
+    event_id: String,
+    /// When the event happened (clamped as Relay does), formatted.
+    when: String,
+    received: String,
+    grouping: crate::model::grouping::Grouping,
+    /// The stored payload, compressed (`store::payload`).
+    data: Vec<u8>,
+    /// The frames as JSON when the stored payload was trimmed, else empty (they are read
+    /// back from the payload).
+    frames: String,
+}
+
+/// Parses, groups and encodes one event payload (`raw` is its JSON text as received, when the
+/// caller has it: stored as is rather than serialized again).
+pub fn prepare_event(
     payload: &Map<String, Value>,
+    raw: Option<&[u8]>,
     envelope_event_id: Option<&str>,
     received: DateTime<Utc>,
-) -> Result<Ingested, CoreError> {
+) -> Result<PreparedEvent, CoreError> {
     let event =
         Event::from_json(payload).map_err(|e| CoreError::invalid("event", e.to_string()))?;
     let event_id = match (&event.event_id, envelope_event_id) {
@@ -105,6 +119,72 @@ pub fn ingest_event(
         })?,
         (None, None) => new_event_id(),
     };
+    let when = match event.timestamp {
+        Some(t)
+            if t <= received + Duration::seconds(MAX_SECS_IN_FUTURE)
+                && t >= received - Duration::days(MAX_DAYS_IN_PAST) =>
+        {
+            t
+        }
+        _ => received,
+    };
+    let grouping = event.grouping();
+    let (data, frames) = match raw.filter(|r| r.len() <= MAX_STORED_EVENT) {
+        Some(raw) => (crate::store::payload::encode(raw), String::new()),
+        None => {
+            let stored = stored_payload(payload);
+            // A trimmed payload may have lost frames (threads, or the exception): keep them.
+            let frames = if stored.contains("\"_shiplog_trimmed\"") {
+                serde_json::to_string(&event.frames).unwrap_or_else(|_| "[]".into())
+            } else {
+                String::new()
+            };
+            (crate::store::payload::encode(stored.as_bytes()), frames)
+        }
+    };
+    Ok(PreparedEvent {
+        when: time::format(when),
+        received: time::format(received),
+        event,
+        event_id,
+        grouping,
+        data,
+        frames,
+    })
+}
+
+/// Stores one event payload of `project`: groups it into an issue, creates its release if
+/// needed, and applies the regression rule. One call per event, inside the caller's
+/// transaction. ([`prepare_event`] then [`ingest_prepared`].)
+pub fn ingest_event(
+    tx: &Transaction<'_>,
+    org: &Org,
+    project: &Project,
+    payload: &Map<String, Value>,
+    envelope_event_id: Option<&str>,
+    received: DateTime<Utc>,
+) -> Result<Ingested, CoreError> {
+    let prepared = prepare_event(payload, None, envelope_event_id, received)?;
+    ingest_prepared(tx, org, project, &prepared)
+}
+
+/// Stores an event [`prepare_event`] made, inside the caller's transaction.
+pub fn ingest_prepared(
+    tx: &Transaction<'_>,
+    org: &Org,
+    project: &Project,
+    prepared: &PreparedEvent,
+) -> Result<Ingested, CoreError> {
+    let PreparedEvent {
+        event,
+        event_id,
+        when,
+        received: received_text,
+        grouping,
+        data,
+        frames,
+    } = prepared;
+    let event_id = event_id.clone();
     if store::event_exists(tx, project.id, &event_id)? {
         let issue = tx
             .query_row(
@@ -124,32 +204,24 @@ pub fn ingest_event(
         });
     }
 
-    let when = match event.timestamp {
-        Some(t)
-            if t <= received + Duration::seconds(MAX_SECS_IN_FUTURE)
-                && t >= received - Duration::days(MAX_DAYS_IN_PAST) =>
-        {
-            t
-        }
-        _ => received,
-    };
-    let when = time::format(when);
-    let received_text = time::format(received);
-
     // Relay drops an invalid release or environment from the event rather than the event.
     let release = match event.release.as_deref() {
         Some(v) if version::validate(v).is_ok() => {
-            let up = release::upsert(
-                tx,
-                org,
-                &CreateRelease {
-                    version: v.to_string(),
-                    projects: vec![ProjectRef::Id(project.id)],
-                    ..Default::default()
-                },
-                &when,
-            )?;
-            Some(up.release)
+            if let Some(known) = releases::by_version_in_project(tx, org.id, v, project.id)? {
+                Some(known)
+            } else {
+                let up = release::upsert(
+                    tx,
+                    org,
+                    &CreateRelease {
+                        version: v.to_string(),
+                        projects: vec![ProjectRef::Id(project.id)],
+                        ..Default::default()
+                    },
+                    when,
+                )?;
+                Some(up.release)
+            }
         }
         _ => None,
     };
@@ -158,10 +230,9 @@ pub fn ingest_event(
         .as_deref()
         .filter(|e| environment::validate(e).is_ok());
 
-    let grouping = event.grouping();
     let current = &grouping.hashes[0];
     let existing =
-        match group_store::issue_for_hashes(tx, project.id, &grouping.hashes, &received_text)? {
+        match group_store::issue_for_hashes(tx, project.id, &grouping.hashes, received_text)? {
             Some((id, version)) => {
                 if version != current.version {
                     // Matched the way an older grouping hashed it: from now on the current hash
@@ -173,8 +244,8 @@ pub fn ingest_event(
             None => None,
         };
     let created = existing.is_none();
-    let issue_id = match &existing {
-        Some(issue) => issue.id,
+    let (issue_id, short_number) = match &existing {
+        Some(issue) => (issue.id, issue.short_id),
         None => {
             let short = store::next_short_id(tx, project.id)?;
             let metadata = grouping.description.metadata.to_string();
@@ -191,7 +262,7 @@ pub fn ingest_event(
                     ty: grouping.description.ty,
                     platform: event.platform.as_deref(),
                     metadata: &metadata,
-                    seen: &when,
+                    seen: when,
                     release_id: release.as_ref().map(|r| r.id),
                     grouping_version: current.version,
                 },
@@ -210,16 +281,16 @@ pub fn ingest_event(
                     kind: ActivityType::FirstSeen,
                     ident: None,
                     data: json!({ "event_id": event_id }),
-                    datetime: &when,
+                    datetime: when,
                 },
             )?;
-            id
+            (id, short)
         }
     };
     if let Some(user) = event.user_tag() {
         group_store::add_user(tx, issue_id, &user)?;
     }
-    store::record_seen(tx, issue_id, &when, release.as_ref().map(|r| r.id))?;
+    store::record_seen(tx, issue_id, when, release.as_ref().map(|r| r.id))?;
 
     let regressed = match &existing {
         Some(issue) if issue.status == STATUS_RESOLVED => {
@@ -229,14 +300,12 @@ pub fn ingest_event(
                 date_added: r.date_added.clone(),
                 date_released: r.date_released.clone(),
             });
-            handle_regression(tx, issue, order.as_ref(), &event_id, &when)?
+            handle_regression(tx, issue, order.as_ref(), &event_id, when)?
         }
         _ => false,
     };
 
     let main = event.main_exception();
-    let frames = serde_json::to_string(&event.frames).unwrap_or_else(|_| "[]".into());
-    let data = stored_payload(payload);
     store::insert_event(
         tx,
         &NewEvent {
@@ -247,18 +316,18 @@ pub fn ingest_event(
             environment,
             platform: event.platform.as_deref(),
             level: &event.level,
-            timestamp: &when,
-            received: &received_text,
+            timestamp: when,
+            received: received_text,
             message: event.message.as_deref(),
             exception_type: main.and_then(|e| e.ty.as_deref()),
             exception_value: main.and_then(|e| e.value.as_deref()),
-            frames: &frames,
-            data: &data,
+            frames,
+            data,
         },
     )?;
     if let (Some(r), Some(env)) = (&release, environment) {
         let env_id = deploys::ensure_environment(tx, org.id, env)?;
-        store::note_release_environment(tx, r.id, project.id, env_id, &when, created)?;
+        store::note_release_environment(tx, r.id, project.id, env_id, when, created)?;
     }
 
     let kind = if created {
@@ -277,15 +346,13 @@ pub fn ingest_event(
             environment,
             issue_id,
             release_id,
-            &received_text,
+            received_text,
         )?;
     }
-    let issue = store::by_id(tx, org.id, issue_id)?
-        .ok_or_else(|| CoreError::NotFound("issue vanished".into()))?;
     Ok(Ingested {
         event_id,
         issue_id,
-        short_id: issue.qualified_short_id(),
+        short_id: ShortId::qualified(&project.slug, u64::try_from(short_number).unwrap_or(0)),
         created,
         regressed,
         duplicate: false,

@@ -11,6 +11,9 @@
 //! for a pause in the writes ([`IDLE`]) unless the WAL passes [`HIGH_WATER_PAGES`]: a burst
 //! (a large bundle arriving) is not slowed by copying its own first pages back meanwhile.
 //!
+//! Once the writes stop for [`QUIET`], whatever the WAL holds is copied back and the WAL file
+//! emptied, so a store at rest takes the size of its data, not of its last burst.
+//!
 //! Should the checkpointer fall far behind (readers pinning old snapshots for long), the writer
 //! checkpoints inline again past [`INLINE_PAGES`], so the WAL cannot grow without bound.
 
@@ -33,12 +36,19 @@ pub const HIGH_WATER_PAGES: c_int = 16 * THRESHOLD_PAGES;
 /// How long the writes must pause before the checkpointer copies the WAL back.
 pub const IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How long the writes must stop before a WAL under [`THRESHOLD_PAGES`] is copied back and
+/// emptied, so a store at rest is one file (what a burst wrote is not left in the WAL).
+pub const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Past this the writer checkpoints inline, as SQLite would (about 1 GiB of WAL).
 pub const INLINE_PAGES: c_int = 64 * THRESHOLD_PAGES;
 
 /// The WAL file is truncated back to this size when it restarts, so a burst of writes (a large
 /// bundle) does not leave a WAL of that size behind.
 pub const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
+
+/// The checkpointer connection's busy timeout.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 thread_local! {
     /// The WAL's size in pages after the last commit on this thread's writer connection.
@@ -72,7 +82,7 @@ impl Checkpointer {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // One pending wake-up is enough: the checkpoint copies whatever the WAL holds by then.
         let (wake, rx) = mpsc::sync_channel(1);
         std::thread::Builder::new()
@@ -87,11 +97,13 @@ impl Checkpointer {
     pub fn after_commit(&self, writer: &Connection) {
         let pages = WAL_PAGES.with(|p| p.replace(0));
         if pages >= INLINE_PAGES {
-            checkpoint(writer);
-        } else if pages >= THRESHOLD_PAGES {
+            let _ = checkpoint(writer);
+        } else if pages > 0 {
             match self.wake.try_send(pages) {
                 Ok(()) | Err(TrySendError::Full(_)) => {}
-                Err(TrySendError::Disconnected(_)) => checkpoint(writer),
+                Err(TrySendError::Disconnected(_)) => {
+                    let _ = checkpoint(writer);
+                }
             }
         }
     }
@@ -100,23 +112,61 @@ impl Checkpointer {
 fn run(conn: Connection, wake: Receiver<c_int>) {
     while let Ok(mut pages) = wake.recv() {
         // Wait for the writes to pause (each commit past the threshold sends again).
+        let mut paused = false;
         while pages < HIGH_WATER_PAGES {
-            match wake.recv_timeout(IDLE) {
+            // A WAL under the threshold is left alone until the writes stop for good.
+            let idle = if pages >= THRESHOLD_PAGES {
+                IDLE
+            } else {
+                QUIET
+            };
+            match wake.recv_timeout(idle) {
                 Ok(now) => pages = now,
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    paused = true;
+                    break;
+                }
             }
         }
-        checkpoint(&conn);
+        if checkpoint(&conn) && paused {
+            truncate(&conn);
+        }
     }
     // The store is closing: leave as little WAL behind as readers allow.
-    checkpoint(&conn);
+    if checkpoint(&conn) {
+        truncate(&conn);
+    }
 }
 
-fn checkpoint(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry");
+/// A passive checkpoint; `true` when it copied the whole WAL back.
+fn checkpoint(conn: &Connection) -> bool {
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    }) {
+        Ok((busy, log, done)) => busy == 0 && log == done,
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry");
+            false
+        }
     }
+}
+
+/// Once the writes paused and the WAL is all copied back, empties the WAL file: without it
+/// a burst leaves its WAL on disk (up to [`JOURNAL_SIZE_LIMIT`]) until the next write. With
+/// nothing left to copy this only takes the write lock for the truncation; a writer arriving
+/// meanwhile waits that long.
+fn truncate(conn: &Connection) {
+    // Not worth waiting for: a writer or reader busy now means writes resumed, and the next
+    // pause truncates.
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::debug!(error = %e, "WAL truncation skipped");
+    }
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
 }
 
 #[cfg(test)]

@@ -34,6 +34,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deploy> {
 
 /// Returns the environment's id, creating it on first use (Sentry's get_or_create).
 pub fn ensure_environment(conn: &Connection, org_id: i64, name: &str) -> Result<i64, StoreError> {
+    // Looked up first: every ingested event names its environment, which nearly always exists.
+    if let Some(id) = conn
+        .prepare_cached("SELECT id FROM environments WHERE org_id = ?1 AND name = ?2")?
+        .query_row(params![org_id, name], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
     conn.prepare_cached(
         "INSERT INTO environments (org_id, name) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?

@@ -429,8 +429,10 @@ pub struct NewEvent<'a> {
     pub message: Option<&'a str>,
     pub exception_type: Option<&'a str>,
     pub exception_value: Option<&'a str>,
+    /// Empty when the frames can be read back from `data` (see [`super::payload`]).
     pub frames: &'a str,
-    pub data: &'a str,
+    /// The payload, encoded by [`super::payload::encode`].
+    pub data: &'a [u8],
 }
 
 pub fn insert_event(conn: &Connection, e: &NewEvent<'_>) -> Result<i64, StoreError> {
@@ -512,6 +514,8 @@ const EVENT_COLUMNS: &str = "e.event_id, e.issue_id, e.project_id, r.version, e.
     e.exception_value, e.frames, e.data";
 
 fn stored_event(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    let data = super::payload::decode(r.get_ref(13)?);
+    let frames = super::payload::frames_of(r.get(12)?, &data);
     Ok(StoredEvent {
         event_id: r.get(0)?,
         issue_id: r.get(1)?,
@@ -525,8 +529,8 @@ fn stored_event(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
         message: r.get(9)?,
         exception_type: r.get(10)?,
         exception_value: r.get(11)?,
-        frames: r.get(12)?,
-        data: r.get(13)?,
+        frames,
+        data,
     })
 }
 
@@ -1356,10 +1360,17 @@ pub fn event_frames(
 ) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT issue_id, frames, platform FROM events WHERE project_id = ?1 AND event_id = ?2",
+            "SELECT issue_id, frames, platform, data FROM events
+             WHERE project_id = ?1 AND event_id = ?2",
         )?
         .query_row(params![project_id, event_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            let frames: String = r.get(1)?;
+            let frames = if frames.is_empty() {
+                super::payload::frames_of(frames, &super::payload::decode(r.get_ref(3)?))
+            } else {
+                frames
+            };
+            Ok((r.get(0)?, frames, r.get(2)?))
         })
         .optional()?)
 }

@@ -6,12 +6,12 @@
 //! writers never contend for SQLite's lock. Reads use their own connections, which WAL lets run
 //! beside the writer. Both run on tokio's blocking pool: SQLite calls block.
 //!
-//! **Group commit.** An async [`Store::write`] queues its request and then takes the writer:
-//! whoever holds it runs *every* request queued by then in one transaction, each inside its
-//! own savepoint (a request that fails rolls back to its savepoint and leaves the others
-//! alone), commits, and answers each caller only after that COMMIT, so what a caller is told
-//! is stored is stored. A request that finds the queue already emptied was committed by an
-//! earlier holder. Under load this turns hundreds of commits (each a WAL append and a lock
+//! **Group commit.** An async [`Store::write`] queues its request; one blocking task at a
+//! time drains the queue (the request that finds none running starts it): it takes the
+//! writer, runs *every* request queued by then in one transaction, each inside its own
+//! savepoint (a request that fails rolls back to its savepoint and leaves the others alone),
+//! commits, answers each caller only after that COMMIT — so what a caller is told is stored
+//! is stored — and goes on with what queued meanwhile. Under load this turns hundreds of commits (each a WAL append and a lock
 //! round trip) into one, which is what lets single-session and single-event envelopes arrive
 //! at thousands per second (benches/health.rs). [`Store::write_blocking`] runs alone, as
 //! before: its closure may borrow from the caller.
@@ -37,6 +37,7 @@ pub mod inbox;
 pub mod issues;
 pub mod notifications;
 pub mod orgs;
+pub mod payload;
 pub mod postgres;
 pub mod refs;
 pub mod releases;
@@ -182,13 +183,33 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     /// Async write requests waiting for the writer (group commit).
-    queue: Mutex<Vec<Box<dyn WriteJob>>>,
+    queue: Mutex<Queue>,
     /// Copies the WAL back into the database file off the writer (see `checkpoint`).
     checkpointer: checkpoint::Checkpointer,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
     /// Where artifact bytes go and are read from (`storage:`); the database by default.
     blob_store: std::sync::RwLock<Arc<blob_store::BlobStore>>,
+}
+
+/// The group-commit queue. `draining` is true while a blocking task is committing it: one
+/// such task at a time, started by the write that finds none, so a burst of requests costs
+/// one thread hand-off per batch rather than one per request.
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Box<dyn WriteJob>>,
+    draining: bool,
+}
+
+/// Clears `draining` should the draining task unwind, so later writes start a new one.
+struct DrainGuard<'a>(&'a Mutex<Queue>);
+
+impl Drop for DrainGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).draining = false;
+        }
+    }
 }
 
 /// A handle to the database; cheap to clone.
@@ -261,7 +282,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
-                queue: Mutex::new(Vec::new()),
+                queue: Mutex::new(Queue::default()),
                 checkpointer,
                 readers: Mutex::new(readers),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
@@ -304,53 +325,60 @@ impl Store {
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.inner
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Box::new(Job {
+        let start = {
+            let mut queue = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.jobs.push(Box::new(Job {
                 f: Some(f),
                 result: None,
                 reply,
             }));
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.commit_queued())
-            .await
-            .map_err(|e| E::from(StoreError::Task(e.to_string())))?;
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start {
+            let store = self.clone();
+            // Not awaited: this caller's answer comes through `answer` like everyone's.
+            drop(tokio::task::spawn_blocking(move || store.drain_queue()));
+        }
         answer
             .await
             .map_err(|_| E::from(StoreError::Task("the write was dropped".into())))?
     }
 
-    /// Takes the writer and commits every queued request in one transaction. Returns at once
-    /// when another holder already took them.
-    fn commit_queued(&self) {
-        let mut conn = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut group =
-            std::mem::take(&mut *self.inner.queue.lock().unwrap_or_else(|p| p.into_inner()));
-        if group.is_empty() {
-            return;
-        }
-        let committed =
-            match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-                Ok(tx) => {
-                    for job in &mut group {
-                        job.run(&tx);
-                    }
-                    tx.commit().map_err(StoreError::from)
+    /// Takes the writer and commits the queued requests, a batch (whatever is queued by then)
+    /// per transaction, until the queue is empty.
+    fn drain_queue(&self) {
+        let _guard = DrainGuard(&self.inner.queue);
+        loop {
+            let mut conn = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut group = {
+                let mut queue = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.jobs.is_empty() {
+                    queue.draining = false;
+                    return;
                 }
-                Err(e) => Err(StoreError::from(e)),
+                std::mem::take(&mut queue.jobs)
             };
-        if committed.is_ok() {
-            self.inner.checkpointer.after_commit(&conn);
-        }
-        drop(conn);
-        for job in group {
-            job.finish(committed.as_ref().map(|_| ()));
+            let committed =
+                match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+                    Ok(tx) => {
+                        for job in &mut group {
+                            job.run(&tx);
+                        }
+                        tx.commit().map_err(StoreError::from)
+                    }
+                    Err(e) => Err(StoreError::from(e)),
+                };
+            if committed.is_ok() {
+                self.inner.checkpointer.after_commit(&conn);
+            }
+            drop(conn);
+            for job in group {
+                job.finish(committed.as_ref().map(|_| ()));
+            }
         }
     }
 

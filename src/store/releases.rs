@@ -121,6 +121,24 @@ pub fn by_version(
         .optional()?)
 }
 
+/// The release of `version` when it exists *and* is attached to `project_id` (the case of
+/// nearly every ingested event): one query instead of an upsert's four.
+pub fn by_version_in_project(
+    conn: &Connection,
+    org_id: i64,
+    version: &str,
+    project_id: i64,
+) -> Result<Option<Release>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM releases r
+             JOIN release_projects rp ON rp.release_id = r.id AND rp.project_id = ?3
+             WHERE r.org_id = ?1 AND r.version = ?2"
+        ))?
+        .query_row(params![org_id, version, project_id], from_row)
+        .optional()?)
+}
+
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Release>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM releases r WHERE r.id = ?1"))?

@@ -9,6 +9,9 @@ use bytes::BytesMut;
 use rusqlite::types::ValueRef;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 /// A value already converted to its PostgreSQL column's type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -71,6 +74,16 @@ impl Cell {
                 Type::BYTEA => Cell::Bytes(bytes.to_vec()),
                 ref t if text_types.contains(t) => match std::str::from_utf8(bytes) {
                     Ok(text) if !text.contains('\0') => Cell::Text(text.to_string()),
+                    // An event payload SQLite keeps zstd-compressed in its TEXT column
+                    // (store::payload): PostgreSQL gets the text, which it compresses itself
+                    // (TOAST).
+                    _ if bytes.starts_with(&ZSTD_MAGIC) => {
+                        let text = crate::store::payload::decode(ValueRef::Blob(bytes));
+                        if text.contains('\0') {
+                            return Err("text contains a NUL character".to_string());
+                        }
+                        Cell::Text(text)
+                    }
                     _ => return Err(format!("a binary value cannot be stored as {t}")),
                 },
                 ref t => return Err(format!("a binary value cannot be stored as {t}")),
@@ -145,6 +158,12 @@ mod tests {
         assert!(Cell::coerce(ValueRef::Text(b"v1"), &Type::INT8).is_err());
         assert!(Cell::coerce(ValueRef::Text(b"a\0b"), &Type::TEXT).is_err());
         assert!(Cell::coerce(ValueRef::Blob(&[0xff, 0xfe]), &Type::TEXT).is_err());
+        // A compressed event payload (store::payload) is its JSON text in PostgreSQL.
+        let payload = crate::store::payload::encode(br#"{"event_id":"e1"}"#);
+        assert_eq!(
+            Cell::coerce(ValueRef::Blob(&payload), &Type::TEXT),
+            Ok(Cell::Text(r#"{"event_id":"e1"}"#.into()))
+        );
         assert_eq!(
             Cell::coerce(ValueRef::Blob(&[1, 2]), &Type::BYTEA),
             Ok(Cell::Bytes(vec![1, 2]))
