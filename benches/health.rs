@@ -12,10 +12,9 @@
 //! one of the two; `SHIPLOG_BENCH_KEEP=1` keeps the page benchmark's data dir (its path is
 //! printed) to study its queries afterwards.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use shiplog::core::release::{self, CreateRelease};
@@ -23,91 +22,11 @@ use shiplog::model::health::{SessionCounts, bucket_of, duration_bin};
 use shiplog::store::Store;
 use shiplog::store::health::{self as health_store, Key};
 
-struct Daemon {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
+mod support;
+use support::daemon::Daemon;
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shiplog")
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(
-            dir.path().join("config.yaml"),
-            "organization: acme\nprojects:\n  - slug: web\n",
-        )
-        .expect("config");
-        let child = Command::new(bin())
-            .arg("--config")
-            .arg(dir.path().join("config.yaml"))
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn shiplog serve");
-        let url = wait_ready(&dir.path().join("data"));
-        Daemon { child, url, dir }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(bin())
-            .arg("--config")
-            .arg(self.dir.path().join("config.yaml"))
-            .arg("--data-dir")
-            .arg(self.data())
-            .args(args)
-            .output()
-            .expect("shiplog");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-fn wait_ready(data: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(data.join("daemon.json"))
-            && let Ok(info) = serde_json::from_str::<Value>(&text)
-        {
-            let url = info["url"].as_str().unwrap_or_default().to_string();
-            if reqwest::blocking::get(format!("{url}/healthz"))
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return url;
-            }
-        }
-        assert!(Instant::now() < deadline, "daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// The daemon's config: one project, `web`.
+const CONFIG: &str = "organization: acme\nprojects:\n  - slug: web\n";
 
 /// One application-mode update: 1 000 users, 20 releases, a crash every 50th.
 fn envelope(n: usize, now: &str) -> Vec<u8> {
@@ -165,7 +84,7 @@ fn bench_ingest() -> IngestResult {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(32);
-    let daemon = Daemon::start();
+    let daemon = Daemon::start_temp(CONFIG);
     let dsn = daemon.cli(&["projects", "dsn", "web"]);
     let rest = dsn.strip_prefix("http://").expect("http DSN");
     let (key, rest) = rest.split_once('@').expect("key");
@@ -294,7 +213,7 @@ fn seed(data: &Path) -> usize {
 }
 
 fn bench_page() -> (usize, usize, f64, f64) {
-    let daemon = Daemon::start();
+    let mut daemon = Daemon::start_temp(CONFIG);
     let token = daemon.cli(&["token", "create", "--name", "bench"]);
     let rows = seed(&daemon.data());
     let client = reqwest::blocking::Client::new();
@@ -321,8 +240,9 @@ fn bench_page() -> (usize, usize, f64, f64) {
     }
     times.sort_by(f64::total_cmp);
     if std::env::var_os("SHIPLOG_BENCH_KEEP").is_some() {
-        let mut daemon = daemon;
-        daemon.dir.disable_cleanup(true);
+        if let Some(temp) = daemon.temp.as_mut() {
+            temp.disable_cleanup(true);
+        }
         println!("data dir kept: {}", daemon.data().display());
     }
     (rows, runs, times[runs / 2], times[runs * 9 / 10])

@@ -24,7 +24,6 @@
 //! `SHIPLOG_BENCH_EVENTS` and `SHIPLOG_BENCH_CLIENTS` change the size of the run.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,98 +33,15 @@ use serde_json::{Value, json};
 const WARM_UP: usize = 500;
 const ERROR_TYPES: usize = 50;
 
-struct Daemon {
-    child: Child,
-    url: String,
-    data: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shiplog")
-}
+mod support;
+use support::daemon::Daemon;
 
 /// Starts `shiplog serve` on a fresh data dir; returns it with its project id and DSN key.
 fn start_shiplog() -> (Daemon, u64, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, "organization: acme\nprojects:\n  - slug: web\n").expect("config");
-    let data = dir.path().join("data");
-    let child = Command::new(bin())
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn shiplog serve");
-    let url = wait_ready(&data);
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["projects", "dsn", "web"])
-        .output()
-        .expect("projects dsn");
-    let dsn = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let rest = dsn.strip_prefix("http://").expect("http DSN");
-    let (key, rest) = rest.split_once('@').expect("key in DSN");
-    let project = rest
-        .rsplit('/')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("project id in DSN");
-    let key = key.to_string();
-    (
-        Daemon {
-            child,
-            url,
-            data,
-            _dir: dir,
-        },
-        project,
-        key,
-    )
-}
-
-fn wait_ready(data: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(data.join("daemon.json"))
-            && let Ok(info) = serde_json::from_str::<Value>(&text)
-        {
-            let url = info["url"].as_str().unwrap_or_default().to_string();
-            if reqwest::blocking::get(format!("{url}/healthz"))
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return url;
-            }
-        }
-        assert!(Instant::now() < deadline, "daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let daemon = Daemon::start_temp("organization: acme\nprojects:\n  - slug: web\n");
+    let (project, key) = daemon.dsn("web");
+    let project = project.parse().expect("project id in DSN");
+    (daemon, project, key)
 }
 
 /// One 10-frame Python stack trace, different per error type.
@@ -370,7 +286,7 @@ fn main() {
         }
         None => {
             let (daemon, project, key) = start_shiplog();
-            let (base, pid, data) = (daemon.url.clone(), daemon.child.id(), daemon.data.clone());
+            let (base, pid, data) = (daemon.url.clone(), daemon.child.id(), daemon.data());
             let db = data.join("shiplog.sqlite3");
             (
                 Some(daemon),

@@ -8,13 +8,15 @@
 //! Run: `cargo bench --bench web` (or `--profile dev` for a debug build, far slower).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shiplog::config::Config;
 use shiplog::core::{self, org::ProjectRef, release::CreateRelease};
 use shiplog::model::commit::{ChangeKind, CommitData, FileChange};
 use shiplog::store::Store;
+
+mod support;
+use support::daemon::{Daemon, shiplog};
 
 const SEEDED: usize = 100_000;
 const COMMITS: usize = 10_000;
@@ -81,68 +83,6 @@ fn seed(data: &Path) {
     );
 }
 
-struct Daemon {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn shiplog(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiplog"));
-    cmd.arg("--config")
-        .arg(dir.join("config.yaml"))
-        .arg("--data-dir")
-        .arg(dir.join("data"));
-    cmd
-}
-
-fn start(dir: &Path) -> Daemon {
-    let data = dir.join("data");
-    let _ = std::fs::remove_file(data.join("daemon.json"));
-    let mut daemon = Daemon {
-        url: String::new(),
-        child: shiplog(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn daemon"),
-    };
-    let client = reqwest::blocking::Client::new();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(data.join("daemon.json"))
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        {
-            let url = v["url"].as_str().unwrap_or_default().to_string();
-            if client
-                .get(format!("{url}/healthz"))
-                .send()
-                .map(|r| r.status().is_success())
-                .unwrap_or(false)
-            {
-                daemon.url = url;
-                return daemon;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "daemon did not start"
-        );
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -188,7 +128,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("config.yaml"), config_yaml()).expect("config");
     seed(&dir.path().join("data"));
-    let d = start(dir.path());
+    let d = Daemon::start_in(dir.path());
 
     // Sign in the way a person does: `shiplog open --print`, then the link.
     let out = shiplog(dir.path())

@@ -1,5 +1,9 @@
-//! What the benchmarks that build repositories share: git run in isolation from the user's and
-//! the system's config, and `git fast-import` fed a stream.
+//! What the benchmarks share: git run in isolation from the user's and the system's config,
+//! `git fast-import` fed a stream, and a real daemon on loopback ([`daemon`]).
+// Each benchmark is its own crate and uses only part of this.
+#![allow(dead_code)]
+
+pub mod daemon;
 
 use std::io::Write;
 use std::path::Path;
