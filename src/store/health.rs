@@ -495,7 +495,8 @@ fn users_by_release_latest(
                    max(t.errored) AS errored, max(t.crashed) AS crashed,
                    max(t.abnormal) AS abnormal
                FROM health_user_last t WHERE {clause}
-               GROUP BY t.release_id, t.project_id, t.user)
+               -- The primary key's order: grouped as read, no sort.
+               GROUP BY t.project_id, t.release_id, t.user)
          GROUP BY release_id, project_id"
     );
     let mut all = vec![Value::from(scope.start); 3];
@@ -595,8 +596,9 @@ pub fn sessions_by_bucket(
     let (clause, args) = scope.clause();
     let sql = format!(
         "SELECT t.release_id, t.project_id, t.bucket, sum(t.sessions) FROM health_rollups t
-         WHERE {clause} GROUP BY t.release_id, t.project_id, t.bucket"
+         WHERE {clause} GROUP BY t.project_id, t.release_id, t.bucket"
     );
+    // (Grouped in the primary key's order, so rows are summed as read, without a sort.)
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
         Ok((

@@ -32,6 +32,7 @@ CREATE TABLE health_durations_daily (
 -- it errored, crashed, was abnormal in (0 = never). For a period that no row has passed yet
 -- (the releases page's periods end at the current hour), "seen in the period" is exactly
 -- "seen >= start", so distinct users come from one row per user instead of a union of sets.
+-- User before environment in the key: a period merges a user's environments as it reads them.
 CREATE TABLE health_user_last (
     project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     release_id  INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
@@ -41,7 +42,7 @@ CREATE TABLE health_user_last (
     errored     INTEGER NOT NULL DEFAULT 0,
     crashed     INTEGER NOT NULL DEFAULT 0,
     abnormal    INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, release_id, environment, user)
+    PRIMARY KEY (project_id, release_id, user, environment)
 ) WITHOUT ROWID;
 
 -- Backfill from the hourly rows of an existing store.

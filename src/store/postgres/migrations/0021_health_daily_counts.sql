@@ -41,7 +41,7 @@ CREATE TABLE health_user_last (
     errored     BIGINT NOT NULL DEFAULT 0,
     crashed     BIGINT NOT NULL DEFAULT 0,
     abnormal    BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, release_id, environment, "user")
+    PRIMARY KEY (project_id, release_id, "user", environment)
 );
 
 -- Backfill from the hourly rows of an existing store.
