@@ -326,43 +326,29 @@ pub fn users(conn: &Connection, scope: &Scope) -> Result<Vec<UserRow>, StoreErro
 /// its whole days from the daily sets, its edge hours from the hourly sets. A user appears
 /// once per part it was seen in; callers group by user.
 fn user_parts(scope: &Scope) -> (String, Vec<Value>) {
-    let split = split_window(scope.start, scope.end);
-    let mut reads: Vec<(&str, &str, (i64, i64))> = [split.head, split.tail]
-        .into_iter()
-        .flatten()
-        .map(|range| ("health_users", "bucket", range))
-        .chain(split.days.map(|days| ("health_users_daily", "day", days)))
-        .collect();
-    if reads.is_empty() {
-        // An empty period: no rows, same shape.
-        reads.push(("health_users", "bucket", (scope.start, scope.start)));
-    }
-    let mut parts = Vec::new();
-    let mut args = Vec::new();
-    for (table, time, range) in reads {
-        let (clause, a) = scope.clause_over(time, range);
-        parts.push(format!(
-            "SELECT t.project_id, t.release_id, t.user, t.flags FROM {table} t WHERE {clause}"
-        ));
-        args.extend(a);
-    }
-    (parts.join(" UNION ALL "), args)
+    split_parts(scope, "health_users", "health_users_daily", "user, t.flags")
 }
 
 /// The rows of an hourly table of sums (`health_rollups`, `health_durations`) over a scope as
 /// a subquery of `(project_id, release_id, <columns>)`: its whole days from the table's daily
 /// twin (`<table>_daily`), its edge hours from the table itself. Sums add up across the parts.
 fn sum_parts(scope: &Scope, table: &str, columns: &str) -> (String, Vec<Value>) {
+    split_parts(scope, table, &format!("{table}_daily"), columns)
+}
+
+/// A scope's rows as a `UNION ALL` subquery of `(project_id, release_id, <columns>)`: its whole
+/// days ([`split_window`]) from `daily` (by `day`), its edge hours from `hourly` (by `bucket`).
+fn split_parts(scope: &Scope, hourly: &str, daily: &str, columns: &str) -> (String, Vec<Value>) {
     let split = split_window(scope.start, scope.end);
-    let daily = format!("{table}_daily");
     let mut reads: Vec<(&str, &str, (i64, i64))> = [split.head, split.tail]
         .into_iter()
         .flatten()
-        .map(|range| (table, "bucket", range))
-        .chain(split.days.map(|days| (daily.as_str(), "day", days)))
+        .map(|range| (hourly, "bucket", range))
+        .chain(split.days.map(|days| (daily, "day", days)))
         .collect();
     if reads.is_empty() {
-        reads.push((table, "bucket", (scope.start, scope.start)));
+        // An empty period: no rows, same shape.
+        reads.push((hourly, "bucket", (scope.start, scope.start)));
     }
     let mut parts = Vec::new();
     let mut args = Vec::new();
