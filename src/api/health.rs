@@ -15,6 +15,7 @@ use crate::core::CoreError;
 use crate::core::health::{self, HealthData, HealthRequest, sessions::SessionsRequest};
 use crate::core::org::resolve_projects;
 use crate::model::health::{parse_period, stats_period};
+use crate::store::Store;
 
 /// The `environment` parameters.
 pub fn environments(q: &QueryPairs) -> Vec<String> {
@@ -172,6 +173,7 @@ fn health_json(h: &HealthData) -> Value {
 /// `adoptionStages=1` the release's `adoptionStages` to rendered releases.
 pub fn decorate(
     conn: &Connection,
+    reads: &Store,
     org_id: i64,
     rendered: &mut [Value],
     params: &HealthParams,
@@ -193,7 +195,7 @@ pub fn decorate(
         ..params.request.clone()
     };
     let data = if params.health {
-        health::health_data(conn, org_id, &pairs, &request)?
+        health::health_data(conn, reads, org_id, &pairs, &request)?
     } else {
         crate::store::health::pairs_with_data(conn, &pairs)?
             .into_iter()

@@ -158,6 +158,7 @@ async fn list_response(
     }
     let health = HealthParams::parse(&q)?;
     let req = list_request(&q, projects, &health);
+    let reads = state.store.clone();
     let (page, body) = state
         .store
         .read(move |conn| {
@@ -186,7 +187,7 @@ async fn list_response(
                     json
                 })
                 .collect();
-            super::health::decorate(conn, org.id, &mut body, &health)?;
+            super::health::decorate(conn, &reads, org.id, &mut body, &health)?;
             Ok::<_, CoreError>((page, body))
         })
         .await?;
@@ -228,13 +229,14 @@ pub async fn get(
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     let health = HealthParams::parse(&q)?;
+    let reads = state.store.clone();
     let body = state
         .store
         .read(move |conn| {
             let org = auth.org(conn, &org_slug)?;
             let r = release::get(conn, &org, &version)?;
             let mut body = [render::release(&release::view(conn, r)?)];
-            super::health::decorate(conn, org.id, &mut body, &health)?;
+            super::health::decorate(conn, &reads, org.id, &mut body, &health)?;
             let [body] = body;
             Ok::<_, CoreError>(body)
         })

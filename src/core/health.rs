@@ -32,6 +32,7 @@ use crate::model::session::{self, Clock, Contribution, Refusal};
 use crate::model::{time, version};
 use crate::store::health::{self as store, Key, Pair, Scope};
 use crate::store::orgs::{Org, Project};
+use crate::store::{Store, StoreError};
 
 /// The health rules from the config.
 #[derive(Debug, Clone, Copy)]
@@ -290,8 +291,15 @@ fn scope(org_id: i64, release_ids: &[i64], req: &HealthRequest, (start, end): (i
 }
 
 /// Sentry's release health overview for (release, project) pairs.
+///
+/// The figures are independent queries over the rollups. The summary period's (the most rows:
+/// 14 days by default) run on a second reader connection of `reads` while `conn` reads the
+/// rest, so a page with health waits for about half of its queries' sum when a core is free
+/// (BENCHMARKS.md "Release health"). The two connections may see snapshots a commit apart,
+/// as Sentry's separate queries may.
 pub fn health_data(
     conn: &Connection,
+    reads: &Store,
     org_id: i64,
     pairs: &[(i64, i64)],
     req: &HealthRequest,
@@ -326,8 +334,10 @@ pub fn health_data(
             })
             .collect());
     }
-    let summary = scope(org_id, &release_ids, req, window(req.now, req.summary_secs));
+    let summary_window = window(req.now, req.summary_secs);
+    let summary = scope(org_id, &release_ids, req, summary_window);
     let day_window = window(req.now, 86400);
+    let same_window = summary_window == day_window;
     let day = scope(org_id, &release_ids, req, day_window);
     let project_ids: Vec<i64> = pairs
         .iter()
@@ -340,20 +350,46 @@ pub fn health_data(
         project_ids: project_ids.clone(),
         ..day.clone()
     };
-    let sessions = store::counts_by_release(conn, &summary)?;
-    let users = store::users_by_release(conn, &summary)?;
-    let sessions_24h = store::counts_by_release(conn, &day)?;
-    let users_24h = store::users_by_release(conn, &day)?;
-    let project_sessions = store::sessions_by_project(conn, &project_day)?;
-    let project_users = store::users_by_project(conn, &project_day)?;
-    let bins = store::duration_bins_by_release(conn, &summary)?;
-    let series = match &req.stats {
-        Some((name, rollup, n)) => Some((
-            name.clone(),
-            stats_series(conn, org_id, &release_ids, req, *rollup, *n)?,
-        )),
-        None => None,
+    let summary_reads = |c: &Connection| -> Result<_, StoreError> {
+        Ok((
+            store::counts_by_release(c, &summary)?,
+            store::users_by_release(c, &summary)?,
+            store::duration_bins_by_release(c, &summary)?,
+        ))
     };
+    let (summary_figures, rest) = std::thread::scope(|s| {
+        let summary_figures = s.spawn(|| reads.read_blocking(summary_reads));
+        let rest = (|| -> Result<_, CoreError> {
+            let series = match &req.stats {
+                Some((name, rollup, n)) => Some((
+                    name.clone(),
+                    stats_series(conn, org_id, &release_ids, req, *rollup, *n)?,
+                )),
+                None => None,
+            };
+            // A 24 h summary (the web pages') already is the last 24 h: read once.
+            let day_figures = if same_window {
+                None
+            } else {
+                Some((
+                    store::counts_by_release(conn, &day)?,
+                    store::users_by_release(conn, &day)?,
+                ))
+            };
+            Ok((
+                day_figures,
+                store::sessions_by_project(conn, &project_day)?,
+                store::users_by_project(conn, &project_day)?,
+                series,
+            ))
+        })();
+        (summary_figures.join(), rest)
+    });
+    let (sessions, users, bins) = summary_figures
+        .map_err(|_| CoreError::Store(StoreError::Task("a health query panicked".into())))??;
+    let (day_figures, project_sessions, project_users, series) = rest?;
+    let (sessions_24h, users_24h) =
+        day_figures.unwrap_or_else(|| (sessions.clone(), users.clone()));
     for pair in pairs {
         let s = sessions.get(pair).copied().unwrap_or_default();
         let u = users.get(pair).copied().unwrap_or_default();

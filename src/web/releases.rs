@@ -18,6 +18,7 @@ use crate::core::health::{self, HealthRequest};
 use crate::core::org::ProjectRef;
 use crate::core::release::{self, ListRequest, ReleaseView, Status, UpdateRelease};
 use crate::core::{self, CoreError};
+use crate::store::Store;
 use crate::store::orgs::{self, Org};
 
 /// What the header of every signed-in page needs.
@@ -129,6 +130,7 @@ fn stage_name(stage: &str) -> &'static str {
 /// Health per (release, project) over the last 24 h with adoption stages, for release rows.
 fn project_health(
     conn: &Connection,
+    reads: &Store,
     org: &Org,
     views: &[(ReleaseView, Option<i64>)],
     environments: &[String],
@@ -149,7 +151,7 @@ fn project_health(
         stat_users: false,
         now,
     };
-    let data = health::health_data(conn, org.id, &pairs, &request)?;
+    let data = health::health_data(conn, reads, org.id, &pairs, &request)?;
     let stages = health::stages(conn, &pairs, environments)?;
     Ok(views
         .iter()
@@ -244,6 +246,7 @@ pub async fn index(
     };
     let nav = Nav::new(&session, "releases");
     let org_url = nav.org_url.clone();
+    let reads = state.store.clone();
     let (rows, projects, cursors, error) = state
         .store
         .read(move |conn| {
@@ -264,7 +267,7 @@ pub async fn index(
                 .into_iter()
                 .zip(page.items.iter().map(|r| r.project_id))
                 .collect();
-            let health = project_health(conn, &org, &views, &environments)?;
+            let health = project_health(conn, &reads, &org, &views, &environments)?;
             let rows = views
                 .iter()
                 .zip(health)
@@ -586,6 +589,7 @@ pub async fn details(
     let message = q.get("done").map(|d| format!("Release {d}."));
     let nav = Nav::new(&session, "releases");
     let org_url = nav.org_url.clone();
+    let reads = state.store.clone();
     let page = state
         .store
         .read(move |conn| {
@@ -595,7 +599,7 @@ pub async fn details(
             let r = &view.release;
             let url = format!("/organizations/{org_url}/releases/{}/", util::pct(&r.version));
             let parsed = crate::model::version::parse(&r.version);
-            let projects = project_health(conn, &org, &[(view.clone(), None)], &[])?
+            let projects = project_health(conn, &reads, &org, &[(view.clone(), None)], &[])?
                 .pop()
                 .unwrap_or_default();
             let s = series(conn, &org, &view, &period, interval)?;
