@@ -54,6 +54,9 @@ pub const BACKUP_BYTES: &str = "shiplog_backup_last_size_bytes";
 pub const NOTIFY_PENDING: &str = "shiplog_notifications_pending";
 /// Notification deliveries that failed for good.
 pub const NOTIFY_FAILED: &str = "shiplog_notifications_failed";
+/// Counter: inflated bytes of artifact bundle entries the verify step vouched for, by `how`:
+/// `read` (inflated, CRC-checked, hashed) or `recalled` (the entry's blob was verified before).
+pub const VERIFY_BYTES: &str = "shiplog_artifact_verify_bytes_total";
 
 /// Latency buckets (seconds) for every `*_seconds` histogram.
 const BUCKETS: &[f64] = &[
@@ -131,6 +134,11 @@ fn describe() {
         Unit::Bytes,
         "Size of the last scheduled backup"
     );
+    describe_counter!(
+        VERIFY_BYTES,
+        Unit::Bytes,
+        "Inflated bytes of bundle entries verified, read or recalled from an earlier verify"
+    );
     describe_gauge!(NOTIFY_PENDING, "Notification deliveries waiting to be sent");
     describe_gauge!(
         NOTIFY_FAILED,
@@ -183,6 +191,12 @@ pub fn webhook_delivery(outcome: &'static str) {
 /// A drop-folder bundle and what became of it.
 pub fn drop_result(outcome: &'static str) {
     counter!(DROPS, "outcome" => outcome).increment(1);
+}
+
+/// Bundle entries the verify step vouched for: `read` and `recalled` inflated bytes.
+pub fn verify_bytes(read: u64, recalled: u64) {
+    counter!(VERIFY_BYTES, "how" => "read").increment(read);
+    counter!(VERIFY_BYTES, "how" => "recalled").increment(recalled);
 }
 
 /// How long a write waited for the writer connection.

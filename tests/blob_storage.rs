@@ -387,6 +387,26 @@ fn manifest_first_bundle(release: &str, entries: &[(String, Vec<u8>)]) -> Vec<u8
     zip.finish().unwrap().into_inner()
 }
 
+/// The daemon's `/metrics` text.
+fn metrics(d: &Daemon) -> String {
+    reqwest::blocking::get(format!("{}/metrics", d.url))
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// `shiplog_artifact_verify_bytes_total` as (read, recalled).
+fn verify_bytes(metrics: &str) -> (u64, u64) {
+    let value = |how: &str| {
+        let key = format!("shiplog_artifact_verify_bytes_total{{how=\"{how}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    (value("read"), value("recalled"))
+}
+
 fn blob_bytes(d: &Daemon) -> i64 {
     d.count("SELECT coalesce(sum(size), 0) FROM blobs")
 }
@@ -423,6 +443,12 @@ fn the_same_bundle_dropped_for_two_releases_stores_its_files_once() {
     let before = blob_bytes(&d);
     assert!(before >= first.len() as i64);
 
+    let before_second = metrics(&d);
+    assert_eq!(
+        d.count("SELECT count(*) FROM blob_entry_digests"),
+        4,
+        "entries remembered"
+    );
     let second = manifest_first_bundle("2.0.0", &entries);
     common::artifacts::drop_file(&drop, "two.zip", &second);
     wait_for(60, "the second drop", || !drop.join("two.zip").exists());
@@ -442,6 +468,25 @@ fn the_same_bundle_dropped_for_two_releases_stores_its_files_once() {
         grown <= directory + manifest_entry,
         "the store grew by {grown} bytes; manifest entry {manifest_entry} + directory {directory}"
     );
+    // Nor were its files read again to verify it: their blobs were verified with the first
+    // bundle, so only the new manifest entry was inflated.
+    let files_bytes: u64 = entries.iter().map(|(_, data)| data.len() as u64).sum();
+    let (read_first, recalled_first) = verify_bytes(&before_second);
+    assert!(read_first >= files_bytes, "{before_second}");
+    assert_eq!(recalled_first, 0, "{before_second}");
+    let after = metrics(&d);
+    let (read, recalled) = verify_bytes(&after);
+    assert!(
+        read - read_first < 64 * 1024,
+        "the second verify read {} bytes: {after}",
+        read - read_first
+    );
+    assert_eq!(recalled, files_bytes, "{after}");
+    let sha1s = d.count(
+        "SELECT count(*) FROM artifact_index ai JOIN releases r ON r.id = ai.release_id
+          WHERE r.version = '2.0.0' AND length(ai.sha1) = 40",
+    );
+    assert_eq!(sha1s, 3, "every entry of the second bundle has its sha1");
     for (p, data) in &entries {
         let name = format!("~/{}", p.rsplit('/').next().unwrap());
         let list = files(&d, "2.0.0");

@@ -34,7 +34,9 @@
 //! the upload's assemble state turns to `error`, a drop goes to `failed/`. The same pass
 //! rewrites an upload's bundle, which arrives as sentry-cli's 1 MiB chunks, as blobs cut at
 //! each zip entry ([`entry_offsets`]; a drop is cut that way as it is stored), so a file that
-//! comes again in another bundle is stored once. Until then index
+//! comes again in another bundle is stored once, and verified once: what an entry's blobs
+//! inflate to is remembered (`blob_entry_digests`), so the verify step of a later bundle with
+//! the same files reads only what is new (module `verify`). Until then index
 //! entries list `sha1: null`. A bundle that would replace artifacts already stored is read in
 //! full at assemble instead, so a corrupt bundle never costs what was there before.
 //!
@@ -77,6 +79,9 @@ use crate::store::releases::{self, Release};
 use crate::store::{Store, StoreError, inbox};
 
 pub use crate::store::artifacts::PruneReport;
+
+mod verify;
+pub use verify::{Verified, VerifyEvent, VerifyHandler, verify_bundle};
 
 /// Chunks per upload request advertised to clients (Sentry's `MAX_CHUNKS_PER_REQUEST`).
 pub const CHUNKS_PER_REQUEST: usize = 64;
@@ -1285,204 +1290,6 @@ pub fn register(pipeline: &pipeline::Pipeline, store: &Store, settings: Arc<Sett
             store: store.clone(),
         }),
     );
-}
-
-// ---------------------------------------------------------------------------------------------
-// The verify step: every entry of a bundle stored whole, read once after its assemble
-// ---------------------------------------------------------------------------------------------
-
-/// What [`verify_bundle`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verified {
-    /// Every entry inflated, matched its CRC-32 and its declared size; the index now has each
-    /// entry's sha1.
-    Sound,
-    /// The bundle is gone, holds another file now, or was verified already: nothing to do.
-    Superseded,
-    /// An entry is corrupt: the bundle and everything pointing into it were removed.
-    Withdrawn(String),
-}
-
-/// Reads every entry of the bundle in `artifact_bundles` row `bundle_row` (stored as file
-/// `file_id`) front to back: inflates it, checks its CRC-32 and its size against the zip's
-/// directory, and hashes it; with `checksum`, the same pass checks the whole bundle's sha1
-/// (an upload's announced checksum). Then, in one transaction, either records each entry's size and
-/// sha1 in the release's artifact index and marks the bundle verified, or withdraws the bundle
-/// and calls `on_withdraw` with the reason (to report it where the bundle came from).
-/// Blocking: call it from a blocking thread.
-pub fn verify_bundle(
-    store: &Store,
-    bundle_row: i64,
-    file_id: i64,
-    checksum: Option<&str>,
-    on_withdraw: &dyn Fn(&Transaction<'_>, &str) -> Result<(), StoreError>,
-) -> Result<Verified, StoreError> {
-    let bs = store.blob_store();
-    let now = super::now();
-    let found = store.read_blocking(|conn| {
-        let Some(bundle) = rows::unverified_bundle(conn, bundle_row, file_id)? else {
-            return Ok::<_, StoreError>(None);
-        };
-        let parts = blobs::parts(conn, file_id)?;
-        // An upload's blobs are sentry-cli's 1 MiB chunks, which do not line up with the
-        // entries: the same pass writes the bundle anew cut at each entry (a drop's already
-        // is), so its files are stored once whichever bundle brings them again.
-        let cuts = entry_offsets(BlobReader::new(conn, &bs, parts.clone()));
-        let len = parts.last().map_or(0, |p| p.offset + p.size);
-        let aligned = is_aligned(&parts, &cuts);
-        let mut reader = BlobReader::new(conn, &bs, parts);
-        if checksum.is_some() {
-            reader = reader.digesting();
-        }
-        if !aligned {
-            let sink = ChunkSink::new(store, bundle.org_id, &now)
-                .without_digest()
-                .cut_at(cuts);
-            reader = reader.realigning(sink);
-        }
-        Ok(Some(open_bundle(reader).and_then(|mut zip| {
-            let entries = digest_entries(&mut zip);
-            let (digest, realigned) = zip
-                .into_inner()
-                .finish()
-                .map_err(|e| AssembleError::Store(StoreError::Task(e.to_string())))?;
-            // A checksum mismatch explains any other failure, so it is reported first.
-            if let Some(expected) = checksum {
-                let actual = digest.unwrap_or_default();
-                if !actual.eq_ignore_ascii_case(expected) {
-                    return Err(AssembleError::Checksum(format!(
-                        "Reported checksum mismatch: the chunks hash to {actual}, the request says {expected}"
-                    )));
-                }
-            }
-            entries.map(|e| (e, realigned.filter(|r| r.size == len)))
-        })))
-    })?;
-    let Some(result) = found else {
-        return Ok(Verified::Superseded);
-    };
-    store.write_blocking(|tx| {
-        if rows::unverified_bundle(tx, bundle_row, file_id)?.is_none() {
-            return Ok(Verified::Superseded);
-        }
-        match result {
-            Ok((entries, realigned)) => {
-                if let Some(r) = realigned {
-                    blobs::replace_parts(tx, file_id, &r.blobs)?;
-                }
-                for (path, size, sha1) in &entries {
-                    rows::set_entry_digest(tx, bundle_row, path, *size, sha1)?;
-                }
-                rows::set_bundle_verified(tx, bundle_row, &super::now())?;
-                Ok(Verified::Sound)
-            }
-            Err(AssembleError::Store(e)) => Err(e),
-            Err(e) => {
-                let reason = e.to_string();
-                rows::withdraw_bundle(tx, bundle_row)?;
-                on_withdraw(tx, &reason)?;
-                Ok(Verified::Withdrawn(reason))
-            }
-        }
-    })
-}
-
-/// `(path, size, sha1)` of every file entry, read in the order the bytes sit in the bundle.
-fn digest_entries(zip: &mut Bundle<'_>) -> Result<Vec<(String, u64, String)>, AssembleError> {
-    let mut order = Vec::with_capacity(zip.len());
-    for i in 0..zip.len() {
-        let entry = zip
-            .by_index_data(i)
-            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?;
-        if !entry.is_dir() {
-            order.push((entry.header_start(), i));
-        }
-    }
-    order.sort_unstable();
-    let mut buf = vec![0u8; STREAM_PIECE * 4];
-    let mut out = Vec::with_capacity(order.len());
-    for (_, i) in order {
-        let mut entry = zip
-            .by_index(i)
-            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?;
-        let path = entry
-            .name()
-            .map_err(|e| AssembleError::InvalidBundle(e.to_string()))?
-            .to_string();
-        let declared = entry.size();
-        // The zip reader checks the CRC-32 when the entry ends; read one byte past the declared
-        // size so an entry that inflates to more is caught too.
-        let (size, sha1) = digest(&mut (&mut entry).take(declared + 1), &mut buf, &path)?;
-        if size != declared {
-            return Err(AssembleError::Checksum(format!(
-                "{path} inflates to {size} bytes, the zip directory says {declared}"
-            )));
-        }
-        out.push((path, size, sha1));
-    }
-    Ok(out)
-}
-
-/// The verify step of a bundle assembled from an upload; a corrupt entry turns the upload's
-/// assemble state to `error` with the reason, for clients that poll again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyEvent {
-    pub bundle_row: i64,
-    pub file_id: i64,
-    pub assemble: AssembleEvent,
-}
-
-impl Event for VerifyEvent {
-    const KIND: &'static str = "artifacts.verify";
-    // One per assemble attempt (row ids can be reused once a withdrawn bundle is deleted).
-    fn idempotency_key(&self) -> String {
-        self.assemble.idempotency_key()
-    }
-}
-
-/// Applies [`VerifyEvent`]s.
-pub struct VerifyHandler {
-    pub store: Store,
-}
-
-impl Handler for VerifyHandler {
-    fn handle<'a>(&'a self, entry: &'a inbox::Entry) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(async move {
-            let event: VerifyEvent = pipeline::decode(entry)?;
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || {
-                let a = &event.assemble;
-                let on_withdraw = |tx: &Transaction<'_>, reason: &str| {
-                    rows::set_assemble_state(
-                        tx,
-                        a.org_id,
-                        a.task.as_str(),
-                        &a.request.checksum,
-                        a.generation,
-                        "error",
-                        Some(reason),
-                        &super::now(),
-                    )
-                };
-                // A drop's checksum was computed from its bytes; an upload's was announced.
-                let checksum =
-                    (!a.request.checksum_verified).then_some(a.request.checksum.as_str());
-                let verified = verify_bundle(
-                    &store,
-                    event.bundle_row,
-                    event.file_id,
-                    checksum,
-                    &on_withdraw,
-                )?;
-                if let Verified::Withdrawn(reason) = &verified {
-                    tracing::warn!(checksum = %a.request.checksum, error = %reason, "artifact bundle withdrawn: an entry is corrupt");
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| HandlerError::Retry(format!("verify task failed: {e}")))?
-        })
-    }
 }
 
 /// Resubmits assembles a previous run accepted but did not finish. Their events are normally

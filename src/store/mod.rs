@@ -30,6 +30,7 @@ pub mod blobs;
 mod checkpoint;
 pub mod commits;
 pub mod deploys;
+pub mod entry_digests;
 pub mod github;
 pub mod grouping;
 pub mod health;
@@ -111,6 +112,7 @@ fn migration_list() -> Vec<M<'static>> {
         M::up(include_str!("migrations/0019_blob_backends.sql")),
         M::up(include_str!("migrations/0020_web_sessions.sql")),
         M::up(include_str!("migrations/0021_health_daily_counts.sql")),
+        M::up(include_str!("migrations/0022_blob_entry_digests.sql")),
     ]
 }
 

@@ -110,6 +110,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0021_health_daily_counts.sql",
         include_str!("migrations/0021_health_daily_counts.sql"),
     ),
+    (
+        "0022_blob_entry_digests.sql",
+        include_str!("migrations/0022_blob_entry_digests.sql"),
+    ),
 ];
 
 /// Errors of the PostgreSQL store.
