@@ -353,7 +353,6 @@ pub fn health_data(
     let summary_reads = |c: &Connection| -> Result<_, StoreError> {
         Ok((
             store::counts_by_release(c, &summary)?,
-            store::users_by_release(c, &summary)?,
             store::duration_bins_by_release(c, &summary)?,
         ))
     };
@@ -367,17 +366,25 @@ pub fn health_data(
                 )),
                 None => None,
             };
+            // Both periods end at the current hour: each user's latest hours answer both in
+            // one read (the longer period's scope covers the shorter).
+            let both = if summary.start <= day.start {
+                &summary
+            } else {
+                &day
+            };
+            let [users, users_24h] =
+                store::users_by_release_since(conn, both, [summary.start, day.start])?;
             // A 24 h summary (the web pages') already is the last 24 h: read once.
-            let day_figures = if same_window {
+            let sessions_24h = if same_window {
                 None
             } else {
-                Some((
-                    store::counts_by_release(conn, &day)?,
-                    store::users_by_release(conn, &day)?,
-                ))
+                Some(store::counts_by_release(conn, &day)?)
             };
             Ok((
-                day_figures,
+                users,
+                users_24h,
+                sessions_24h,
                 store::sessions_by_project(conn, &project_day)?,
                 store::users_by_project(conn, &project_day)?,
                 series,
@@ -385,11 +392,10 @@ pub fn health_data(
         })();
         (summary_figures.join(), rest)
     });
-    let (sessions, users, bins) = summary_figures
+    let (sessions, bins) = summary_figures
         .map_err(|_| CoreError::Store(StoreError::Task("a health query panicked".into())))??;
-    let (day_figures, project_sessions, project_users, series) = rest?;
-    let (sessions_24h, users_24h) =
-        day_figures.unwrap_or_else(|| (sessions.clone(), users.clone()));
+    let (users, users_24h, sessions_24h, project_sessions, project_users, series) = rest?;
+    let sessions_24h = sessions_24h.unwrap_or_else(|| sessions.clone());
     for pair in pairs {
         let s = sessions.get(pair).copied().unwrap_or_default();
         let u = users.get(pair).copied().unwrap_or_default();
@@ -1078,6 +1084,26 @@ mod tests {
                             .map(|(k, u)| (k, (u.users, u.crashed)))
                             .collect();
                         assert_eq!(users, hourly_union(conn, &sc), "{what}");
+                        let project_sc = Scope {
+                            release_ids: None,
+                            project_ids: vec![project.id],
+                            ..sc.clone()
+                        };
+                        let distinct: HashSet<i64> = store::users(conn, &project_sc)
+                            .unwrap()
+                            .into_iter()
+                            .map(|u| u.user)
+                            .collect();
+                        let expected: HashMap<i64, u64> = if distinct.is_empty() {
+                            HashMap::new()
+                        } else {
+                            [(project.id, distinct.len() as u64)].into()
+                        };
+                        assert_eq!(
+                            store::users_by_project(conn, &project_sc)?,
+                            expected,
+                            "project users, {what}"
+                        );
                         let (counts, bins) = hourly_sums(conn, &sc);
                         let summed: HashMap<Pair, (u64, u64, u64)> =
                             store::counts_by_release(conn, &sc)?

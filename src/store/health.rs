@@ -400,17 +400,22 @@ pub fn duration_bins_by_release(
     scope: &Scope,
 ) -> Result<HashMap<Pair, Vec<(i64, u64)>>, StoreError> {
     let (parts, args) = sum_parts(scope, "health_durations", "bin, t.count");
-    let sql = format!(
-        "SELECT t.release_id, t.project_id, t.bin, sum(t.count) FROM ({parts}) t
-         GROUP BY t.release_id, t.project_id, t.bin"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut out: HashMap<Pair, Vec<(i64, u64)>> = HashMap::new();
+    // Summed here rather than by a GROUP BY: (release, bin) is not the tables' key order, so
+    // SQLite would sort every row through a temporary b-tree first, which cost a 14-day
+    // releases page about as much as all its other health queries together.
+    let mut stmt = conn.prepare_cached(&parts)?;
+    let mut sums: HashMap<(Pair, i64), u64> = HashMap::new();
     let mut rows = stmt.query(params_from_iter(args))?;
     while let Some(r) = rows.next()? {
-        out.entry((r.get(0)?, r.get(1)?))
-            .or_default()
-            .push((r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64));
+        let key = ((r.get(1)?, r.get(0)?), r.get(2)?);
+        *sums.entry(key).or_default() += r.get::<_, i64>(3)?.max(0) as u64;
+    }
+    let mut out: HashMap<Pair, Vec<(i64, u64)>> = HashMap::new();
+    for ((pair, bin), n) in sums {
+        out.entry(pair).or_default().push((bin, n));
+    }
+    for bins in out.values_mut() {
+        bins.sort_unstable();
     }
     Ok(out)
 }
@@ -457,53 +462,91 @@ pub fn users_by_release(
     conn: &Connection,
     scope: &Scope,
 ) -> Result<HashMap<(i64, i64), UserCounts>, StoreError> {
+    let [counts] = users_by_release_since(conn, scope, [scope.start])?;
+    Ok(counts)
+}
+
+/// [`users_by_release`] over several periods that end with `scope` and start at each of
+/// `starts` (each within the scope), in one read: the releases page's summary period and its
+/// last 24 hours.
+pub fn users_by_release_since<const N: usize>(
+    conn: &Connection,
+    scope: &Scope,
+    starts: [i64; N],
+) -> Result<[HashMap<Pair, UserCounts>; N], StoreError> {
     if scope.release_ids.is_some()
-        && let Some(counts) = users_by_release_latest(conn, scope)?
+        && let Some(counts) = users_by_release_latest(conn, scope, starts)?
     {
         return Ok(counts);
     }
-    users_by_release_union(conn, scope)
+    let mut out = starts.map(|_| HashMap::new());
+    for (i, start) in starts.into_iter().enumerate() {
+        out[i] = users_by_release_union(
+            conn,
+            &Scope {
+                start,
+                ..scope.clone()
+            },
+        )?;
+    }
+    Ok(out)
 }
 
-/// [`users_by_release`] from `health_user_last`: a user was seen in `[start, end)` when its
-/// latest hour is at or after `start`, provided no user of the scope has a later hour than
+/// [`users_by_release_since`] from `health_user_last`: a user was seen in `[start, end)` when
+/// its latest hour is at or after `start`, provided no user of the scope has a later hour than
 /// `end` (then `None`, and the caller takes the union). Per user, its environments merge by
-/// their latest hours.
-fn users_by_release_latest(
+/// their latest hours. Merged and counted here from the rows as read (in key order, a user's
+/// environments are adjacent), which costs a third of SQLite's two nested GROUP BYs.
+fn users_by_release_latest<const N: usize>(
     conn: &Connection,
     scope: &Scope,
-) -> Result<Option<HashMap<Pair, UserCounts>>, StoreError> {
-    let (clause, mut args) = scope.clause_over("seen", (scope.start, i64::MAX));
+    starts: [i64; N],
+) -> Result<Option<[HashMap<Pair, UserCounts>; N]>, StoreError> {
+    let earliest = starts.iter().copied().min().unwrap_or(scope.start);
+    let (clause, args) = scope.clause_over("seen", (earliest, i64::MAX));
     let sql = format!(
-        "SELECT release_id, project_id, count(*), sum(errored >= ?), sum(crashed >= ?),
-             sum(abnormal >= ?), max(seen)
-         FROM (SELECT t.release_id, t.project_id, t.user, max(t.seen) AS seen,
-                   max(t.errored) AS errored, max(t.crashed) AS crashed,
-                   max(t.abnormal) AS abnormal
-               FROM health_user_last t WHERE {clause}
-               -- The primary key's order: grouped as read, no sort.
-               GROUP BY t.project_id, t.release_id, t.user)
-         GROUP BY release_id, project_id"
+        "SELECT t.release_id, t.project_id, t.user, t.seen, t.errored, t.crashed, t.abnormal
+         FROM health_user_last t WHERE {clause}
+         ORDER BY t.project_id, t.release_id, t.user"
     );
-    let mut all = vec![Value::from(scope.start); 3];
-    all.append(&mut args);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut out = HashMap::new();
-    let mut rows = stmt.query(params_from_iter(all))?;
+    let mut out = starts.map(|_| HashMap::new());
+    // The user being merged: (pair, user) and its latest seen, errored, crashed, abnormal.
+    let mut current: Option<((Pair, i64), [i64; 4])> = None;
+    let count =
+        |(pair, _): (Pair, i64), last: [i64; 4], out: &mut [HashMap<Pair, UserCounts>; N]| {
+            for (i, start) in starts.iter().enumerate() {
+                if last[0] >= *start {
+                    let c: &mut UserCounts = out[i].entry(pair).or_default();
+                    c.users += 1;
+                    c.errored += u64::from(last[1] >= *start);
+                    c.crashed += u64::from(last[2] >= *start);
+                    c.abnormal += u64::from(last[3] >= *start);
+                }
+            }
+        };
+    let mut rows = stmt.query(params_from_iter(args))?;
     while let Some(r) = rows.next()? {
-        if r.get::<_, i64>(6)? >= scope.end {
+        let key = ((r.get(0)?, r.get(1)?), r.get(2)?);
+        let hours = [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?];
+        if hours[0] >= scope.end {
             return Ok(None);
         }
-        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-        out.insert(
-            (r.get(0)?, r.get(1)?),
-            UserCounts {
-                users: n(2)?,
-                errored: n(3)?,
-                crashed: n(4)?,
-                abnormal: n(5)?,
-            },
-        );
+        match &mut current {
+            Some((k, last)) if *k == key => {
+                for (l, h) in last.iter_mut().zip(hours) {
+                    *l = (*l).max(h);
+                }
+            }
+            _ => {
+                if let Some((k, last)) = current.replace((key, hours)) {
+                    count(k, last, &mut out);
+                }
+            }
+        }
+    }
+    if let Some((k, last)) = current {
+        count(k, last, &mut out);
     }
     Ok(Some(out))
 }
@@ -561,8 +604,46 @@ pub fn sessions_by_project(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Distinct users per project over a scope (the denominator of user adoption).
+/// Distinct users per project over a scope (the denominator of user adoption). As
+/// [`users_by_release`]: from each user's latest hours when no user has passed the period yet,
+/// else from the union of its day and hour sets.
 pub fn users_by_project(conn: &Connection, scope: &Scope) -> Result<HashMap<i64, u64>, StoreError> {
+    if let Some(counts) = users_by_project_latest(conn, scope)? {
+        return Ok(counts);
+    }
+    users_by_project_union(conn, scope)
+}
+
+/// [`users_by_project`] from `health_user_last`; `None` when a user of the scope has a later
+/// hour than its end.
+fn users_by_project_latest(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<Option<HashMap<i64, u64>>, StoreError> {
+    let (clause, args) = scope.clause_over("seen", (scope.start, i64::MAX));
+    let sql = format!(
+        "SELECT project_id, count(*), max(seen)
+         FROM (SELECT t.project_id, t.user, max(t.seen) AS seen
+               FROM health_user_last t WHERE {clause} GROUP BY t.project_id, t.user)
+         GROUP BY project_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = HashMap::new();
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        if r.get::<_, i64>(2)? >= scope.end {
+            return Ok(None);
+        }
+        out.insert(r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64);
+    }
+    Ok(Some(out))
+}
+
+/// [`users_by_project`] as the union of the scope's day and hour sets.
+fn users_by_project_union(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<HashMap<i64, u64>, StoreError> {
     let (parts, args) = user_parts(scope);
     let sql = format!(
         "SELECT u.project_id, count(DISTINCT u.user) FROM ({parts}) u GROUP BY u.project_id"

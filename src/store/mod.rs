@@ -231,8 +231,14 @@ impl std::fmt::Debug for Store {
 /// How much of the database file each reader maps (SQLite's `mmap_size`).
 const READER_MMAP: i64 = 1 << 30;
 
+/// Prepared statements kept per connection. rusqlite's default of 16 is fewer than one
+/// ingest transaction or one releases page runs, so each evicted the next one's statements and
+/// every request parsed and planned its SQL again.
+const STATEMENT_CACHE: usize = 256;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // 16 KiB pages (takes effect only when the file is created, so before WAL): artifact
     // chunks are 1 MiB BLOBs, and 4 KiB pages make writing them cost twice the syscalls and
     // checkpoints (benches/artifacts.rs).
@@ -243,6 +249,23 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+/// A read-only connection as every reader is set up.
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Pages read through a memory map instead of a copy per read() into each connection's
+    // 2 MiB cache: a releases page with health reads a few thousand pages of rollups, and
+    // copying them was most of its time (perf: _copy_to_iter). The map is the OS page cache,
+    // shared by every reader, not memory of our own.
+    conn.pragma_update(None, "mmap_size", READER_MMAP)?;
+    Ok(conn)
 }
 
 impl Store {
@@ -275,17 +298,7 @@ impl Store {
         let checkpointer = checkpoint::Checkpointer::start(path)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(BUSY_TIMEOUT)?;
-            conn.pragma_update(None, "foreign_keys", "ON")?;
-            // Pages read through a memory map instead of a copy per read() into each
-            // connection's 2 MiB cache: a releases page with health reads a few thousand pages
-            // of rollups, and copying them was most of its time (perf: _copy_to_iter).
-            // The map is the OS page cache, shared by every reader, not memory of our own.
-            conn.pragma_update(None, "mmap_size", READER_MMAP)?;
+            let conn = open_reader(path)?;
             readers.push(conn);
         }
         Ok(Store {
@@ -453,15 +466,7 @@ impl Store {
             Some(c) => c,
             // Blocking callers do not take a semaphore slot; open a spare connection when the
             // pool is momentarily empty rather than wait.
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.inner.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(StoreError::from)?;
-                c.busy_timeout(BUSY_TIMEOUT).map_err(StoreError::from)?;
-                c
-            }
+            None => open_reader(&self.inner.path).map_err(StoreError::from)?,
         };
         let result = f(&conn);
         let mut pool = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
