@@ -496,7 +496,7 @@ pub fn users_by_release_since<const N: usize>(
 /// its latest hour is at or after `start`, provided no user of the scope has a later hour than
 /// `end` (then `None`, and the caller takes the union). Per user, its environments merge by
 /// their latest hours. Merged and counted here from the rows as read (in key order, a user's
-/// environments are adjacent), which costs a third of SQLite's two nested GROUP BYs.
+/// environments are adjacent), cheaper than SQLite's two nested GROUP BYs were.
 fn users_by_release_latest<const N: usize>(
     conn: &Connection,
     scope: &Scope,
