@@ -359,11 +359,25 @@ pub fn health_data(
     let (summary_figures, rest) = std::thread::scope(|s| {
         let summary_figures = s.spawn(|| reads.read_blocking(summary_reads));
         let rest = (|| -> Result<_, CoreError> {
+            // The default series (sessions per hour over the last 24 h) covers the same hourly
+            // rows as the 24 h counts: both come from one read of them.
+            let mut day_counts = None;
             let series = match &req.stats {
-                Some((name, rollup, n)) => Some((
-                    name.clone(),
-                    stats_series(conn, org_id, &release_ids, req, *rollup, *n)?,
-                )),
+                Some((name, rollup, n)) => {
+                    let steps = health::stats_buckets(req.now, *rollup, *n);
+                    let hourly_day = !req.stat_users
+                        && *rollup == BUCKET_SECS
+                        && steps.first() == Some(&day.start)
+                        && steps.last().map(|l| l + rollup) == Some(day.end);
+                    let series = if hourly_day {
+                        let (counts, series) = day_counts_and_series(conn, &day, &steps)?;
+                        day_counts = Some(counts);
+                        series
+                    } else {
+                        stats_series(conn, org_id, &release_ids, req, *rollup, *n)?
+                    };
+                    Some((name.clone(), series))
+                }
                 None => None,
             };
             // Both periods end at the current hour: each user's latest hours answer both in
@@ -376,10 +390,10 @@ pub fn health_data(
             let [users, users_24h] =
                 store::users_by_release_since(conn, both, [summary.start, day.start])?;
             // A 24 h summary (the web pages') already is the last 24 h: read once.
-            let sessions_24h = if same_window {
-                None
-            } else {
-                Some(store::counts_by_release(conn, &day)?)
+            let sessions_24h = match day_counts {
+                Some(counts) => Some(counts),
+                None if same_window => None,
+                None => Some(store::counts_by_release(conn, &day)?),
             };
             Ok((
                 users,
@@ -438,6 +452,35 @@ pub fn health_data(
 
 /// A `stats` series: `(step start, value)`.
 type Series = Vec<(i64, u64)>;
+
+/// The session counts of each (release, project) over `day` and its sessions per hour at
+/// `steps` (the hours of `day`), from one read of the hourly rollups.
+fn day_counts_and_series(
+    conn: &Connection,
+    day: &Scope,
+    steps: &[i64],
+) -> Result<(HashMap<Pair, SessionCounts>, HashMap<Pair, Series>), CoreError> {
+    let mut counts: HashMap<Pair, SessionCounts> = HashMap::new();
+    let mut per_hour: HashMap<Pair, Vec<u64>> = HashMap::new();
+    let first = steps.first().copied().unwrap_or(day.start);
+    for row in store::rollups(conn, day)? {
+        let pair = (row.release_id, row.project_id);
+        counts.entry(pair).or_default().add(&row.counts);
+        let i = ((row.bucket - first) / BUCKET_SECS) as usize;
+        if let Some(n) = per_hour
+            .entry(pair)
+            .or_insert_with(|| vec![0; steps.len()])
+            .get_mut(i)
+        {
+            *n += row.counts.sessions;
+        }
+    }
+    let series = per_hour
+        .into_iter()
+        .map(|(pair, values)| (pair, steps.iter().copied().zip(values).collect()))
+        .collect();
+    Ok((counts, series))
+}
 
 /// The `stats` series of each (release, project): sessions or distinct users per step.
 fn stats_series(
@@ -1125,6 +1168,48 @@ mod tests {
             .write_blocking(|tx| store::prune_before(tx, cutoff))
             .unwrap();
         check("after retention");
+    }
+
+    /// The 24 h hourly series and counts read in one pass give what their own queries give.
+    #[test]
+    fn the_day_series_and_counts_read_together_match_their_own_queries() {
+        let (_dir, store, org, project) = setup();
+        let now = Utc::now();
+        ingest(&store, &org, &project, &mixed_sessions(now), now);
+        store
+            .read_blocking(|conn| {
+                let releases: Vec<i64> = conn
+                    .prepare("SELECT id FROM releases")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let pairs: Vec<Pair> = releases.iter().map(|r| (*r, project.id)).collect();
+                let req = HealthRequest {
+                    environments: vec![],
+                    summary_secs: 14 * 86400,
+                    stats: Some(("24h".into(), 3600, 24)),
+                    stat_users: false,
+                    now: now.timestamp(),
+                };
+                let data = health_data(conn, &store, org.id, &pairs, &req)?;
+                let series = stats_series(conn, org.id, &releases, &req, 3600, 24)?;
+                let day = scope(org.id, &releases, &req, window(req.now, 86400));
+                let counts = store::counts_by_release(conn, &day)?;
+                assert!(series.values().flatten().any(|(_, n)| *n > 0), "{series:?}");
+                for pair in &pairs {
+                    let h = &data[pair];
+                    let expected = series.get(pair).cloned().unwrap_or_else(|| {
+                        health::stats_buckets(req.now, 3600, 24)
+                            .into_iter()
+                            .map(|ts| (ts, 0))
+                            .collect()
+                    });
+                    assert_eq!(h.stats.as_ref().map(|(_, s)| s), Some(&expected));
+                    let c = counts.get(pair).copied().unwrap_or_default();
+                    assert_eq!(h.total_sessions_24h, c.sessions);
+                }
+                Ok::<_, CoreError>(())
+            })
+            .unwrap();
     }
 
     /// Migration 0021's backfill builds from the hourly rows exactly what live writes build.

@@ -430,27 +430,22 @@ pub fn counts_by_release(
         "health_rollups",
         "sessions, t.errored_preaggr, t.errored_sids, t.crashed, t.abnormal, t.unhandled",
     );
-    let sql = format!(
-        "SELECT t.release_id, t.project_id, sum(t.sessions), sum(t.errored_preaggr),
-             sum(t.errored_sids), sum(t.crashed), sum(t.abnormal), sum(t.unhandled)
-         FROM ({parts}) t GROUP BY t.release_id, t.project_id"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut out = HashMap::new();
+    // Summed here, as the duration bins are: a GROUP BY over the parts' union sorts them all.
+    let mut stmt = conn.prepare_cached(&parts)?;
+    let mut out: HashMap<Pair, SessionCounts> = HashMap::new();
     let mut rows = stmt.query(params_from_iter(args))?;
     while let Some(r) = rows.next()? {
         let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-        out.insert(
-            (r.get(0)?, r.get(1)?),
-            SessionCounts {
+        out.entry((r.get(1)?, r.get(0)?))
+            .or_default()
+            .add(&SessionCounts {
                 sessions: n(2)?,
                 errored_preaggr: n(3)?,
                 errored_sids: n(4)?,
                 crashed: n(5)?,
                 abnormal: n(6)?,
                 unhandled: n(7)?,
-            },
-        );
+            });
     }
     Ok(out)
 }
