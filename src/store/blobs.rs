@@ -16,6 +16,7 @@
 //! Blobs no file references are not deleted here; `core::artifact::prune` does that in one
 //! transaction, sparing chunks an upload in progress still needs (`blob_owners.last_used`).
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -139,6 +140,53 @@ pub fn put_hashed(
         id,
         sha1: sha1.to_string(),
         size: data.len() as u64,
+    })
+}
+
+/// [`put_hashed`] for a blob whose object, when it was new, the caller already wrote
+/// (`written`: backend id, its URL and the object's key). A blob stored meanwhile by another
+/// writer keeps its row, and the object written for nothing is queued for deletion.
+fn put_written(
+    conn: &Connection,
+    bs: &BlobStore,
+    org_id: i64,
+    sha1: &str,
+    data: &[u8],
+    written: Option<(i64, &str, &str)>,
+    now: &str,
+) -> Result<BlobRef, StoreError> {
+    let size = data.len() as u64;
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT id FROM blobs WHERE sha1 = ?1")?
+        .query_row([sha1], |r| r.get(0))
+        .optional()?;
+    let id = match (existing, written) {
+        (Some(id), written) => {
+            if let Some((_, url, key)) = written {
+                blob_store::trash(conn, url, key)?;
+            }
+            id
+        }
+        (None, Some((backend, _, key))) => {
+            conn.prepare_cached(
+                "INSERT INTO blobs (sha1, size, created, data, backend_id, object_key)
+                 VALUES (?1, ?2, ?3, X'', ?4, ?5)",
+            )?
+            .execute(params![sha1, size as i64, now, backend, key])?;
+            conn.last_insert_rowid()
+        }
+        // Seen stored before the objects were written, pruned since (rare): written now.
+        (None, None) => return put_hashed(conn, bs, org_id, sha1, data, now),
+    };
+    conn.prepare_cached(
+        "INSERT INTO blob_owners (org_id, blob_id, last_used) VALUES (?1, ?2, ?3)
+         ON CONFLICT (org_id, blob_id) DO UPDATE SET last_used = excluded.last_used",
+    )?
+    .execute(params![org_id, id, now])?;
+    Ok(BlobRef {
+        id,
+        sha1: sha1.to_string(),
+        size,
     })
 }
 
@@ -658,11 +706,50 @@ impl<'s> ChunkSink<'s> {
         self.batch_bytes = 0;
         let (org_id, now) = (self.org_id, self.now.as_str());
         let bs = self.store.blob_store();
+        let Some(url) = bs.target_url() else {
+            let refs = self.store.write_blocking(|tx| {
+                batch
+                    .iter()
+                    .map(|(sha1, data)| put_hashed(tx, &bs, org_id, sha1, data, now))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
+            self.blobs.extend(refs);
+            return Ok(());
+        };
+        // An object store: the new blobs' objects are written first, together and outside the
+        // write transaction (which other writers, ingest among them, wait for), then their rows.
+        let stored: HashSet<String> = self.store.read_blocking(|c| {
+            let mut stmt = c.prepare_cached("SELECT 1 FROM blobs WHERE sha1 = ?1")?;
+            let mut found = HashSet::new();
+            for (sha1, _) in &batch {
+                if stmt.exists([sha1])? {
+                    found.insert(sha1.clone());
+                }
+            }
+            Ok::<_, StoreError>(found)
+        })?;
+        let mut new: Vec<(String, Vec<u8>)> = Vec::new();
+        for (sha1, data) in &batch {
+            if !stored.contains(sha1) && !new.iter().any(|(s, _)| s == sha1) {
+                new.push((sha1.clone(), data.clone()));
+            }
+        }
+        let names: Vec<String> = new.iter().map(|(s, _)| s.clone()).collect();
+        let keys: HashMap<String, String> =
+            names.into_iter().zip(bs.put_new_many(&url, new)?).collect();
         let refs = self.store.write_blocking(|tx| {
-            batch
-                .iter()
-                .map(|(sha1, data)| put_hashed(tx, &bs, org_id, sha1, data, now))
-                .collect::<Result<Vec<_>, StoreError>>()
+            let backend = blob_store::backend_id(tx, &url)?;
+            let mut refs = Vec::with_capacity(batch.len());
+            let mut placed: HashSet<&str> = HashSet::new();
+            for (sha1, data) in &batch {
+                // A blob twice in the batch was written once: only its first row takes the key.
+                let written = keys
+                    .get(sha1)
+                    .filter(|_| placed.insert(sha1.as_str()))
+                    .map(|k| (backend, url.as_str(), k.as_str()));
+                refs.push(put_written(tx, &bs, org_id, sha1, data, written, now)?);
+            }
+            Ok::<_, StoreError>(refs)
         })?;
         self.blobs.extend(refs);
         Ok(())
