@@ -453,13 +453,16 @@ pub fn health_data(
 /// A `stats` series: `(step start, value)`.
 type Series = Vec<(i64, u64)>;
 
+/// [`day_counts_and_series`]'s answer: counts and hourly series per (release, project).
+type DayFigures = (HashMap<Pair, SessionCounts>, HashMap<Pair, Series>);
+
 /// The session counts of each (release, project) over `day` and its sessions per hour at
 /// `steps` (the hours of `day`), from one read of the hourly rollups.
 fn day_counts_and_series(
     conn: &Connection,
     day: &Scope,
     steps: &[i64],
-) -> Result<(HashMap<Pair, SessionCounts>, HashMap<Pair, Series>), CoreError> {
+) -> Result<DayFigures, CoreError> {
     let mut counts: HashMap<Pair, SessionCounts> = HashMap::new();
     let mut per_hour: HashMap<Pair, Vec<u64>> = HashMap::new();
     let first = steps.first().copied().unwrap_or(day.start);
