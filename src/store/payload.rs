@@ -19,11 +19,27 @@ const LEVEL: i32 = 3;
 /// The largest payload [`decode`] inflates (stored payloads are at most 64 KiB).
 const MAX_DECODED: usize = 4 << 20;
 
+thread_local! {
+    /// A compression context per thread, reused: creating one allocates and clears about a
+    /// megabyte of tables, which cost more than compressing the event (perf under
+    /// benches/ingest.rs: `ZSTD_createCCtx` was the daemon's costliest function, with the
+    /// allocator's large-block churn behind it).
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The BLOB stored for a payload.
 pub fn encode(json: &[u8]) -> Vec<u8> {
     // Compressing from memory into memory cannot fail but for allocation; keep the bytes
     // uncompressed then rather than lose the event (decode reads both).
-    zstd::bulk::compress(json, LEVEL).unwrap_or_else(|_| json.to_vec())
+    let compressed = COMPRESSOR.with(|cell| {
+        let mut slot = cell.try_borrow_mut().ok()?;
+        if slot.is_none() {
+            *slot = zstd::bulk::Compressor::new(LEVEL).ok();
+        }
+        slot.as_mut()?.compress(json).ok()
+    });
+    compressed.unwrap_or_else(|| json.to_vec())
 }
 
 /// The payload's JSON text from a stored `data` value: a BLOB is zstd (or, should compression
