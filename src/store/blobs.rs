@@ -122,15 +122,22 @@ pub fn put_hashed(
             Some(url) => {
                 let key = bs.put_new(&url, sha1, data.to_vec())?;
                 let backend = blob_store::backend_id(conn, &url)?;
-                conn.prepare_cached(
-                    "INSERT INTO blobs (sha1, size, created, data, backend_id, object_key)
-                     VALUES (?1, ?2, ?3, X'', ?4, ?5)",
-                )?
-                .execute(params![sha1, data.len() as i64, now, backend, key])?;
-                conn.last_insert_rowid()
+                insert_object_row(conn, sha1, data.len() as u64, now, backend, &key)?
             }
         },
     };
+    owned_by(conn, org_id, id, sha1, data.len() as u64, now)
+}
+
+/// Records that `org_id` owns blob `id` (used now) and returns the blob.
+fn owned_by(
+    conn: &Connection,
+    org_id: i64,
+    id: i64,
+    sha1: &str,
+    size: u64,
+    now: &str,
+) -> Result<BlobRef, StoreError> {
     conn.prepare_cached(
         "INSERT INTO blob_owners (org_id, blob_id, last_used) VALUES (?1, ?2, ?3)
          ON CONFLICT (org_id, blob_id) DO UPDATE SET last_used = excluded.last_used",
@@ -139,8 +146,25 @@ pub fn put_hashed(
     Ok(BlobRef {
         id,
         sha1: sha1.to_string(),
-        size: data.len() as u64,
+        size,
     })
+}
+
+/// The row of a new blob whose bytes are object `key` of backend `backend`; returns its id.
+fn insert_object_row(
+    conn: &Connection,
+    sha1: &str,
+    size: u64,
+    now: &str,
+    backend: i64,
+    key: &str,
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO blobs (sha1, size, created, data, backend_id, object_key)
+         VALUES (?1, ?2, ?3, X'', ?4, ?5)",
+    )?
+    .execute(params![sha1, size as i64, now, backend, key])?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// [`put_hashed`] for a blob whose object, when it was new, the caller already wrote
@@ -167,27 +191,11 @@ fn put_written(
             }
             id
         }
-        (None, Some((backend, _, key))) => {
-            conn.prepare_cached(
-                "INSERT INTO blobs (sha1, size, created, data, backend_id, object_key)
-                 VALUES (?1, ?2, ?3, X'', ?4, ?5)",
-            )?
-            .execute(params![sha1, size as i64, now, backend, key])?;
-            conn.last_insert_rowid()
-        }
+        (None, Some((backend, _, key))) => insert_object_row(conn, sha1, size, now, backend, key)?,
         // Seen stored before the objects were written, pruned since (rare): written now.
         (None, None) => return put_hashed(conn, bs, org_id, sha1, data, now),
     };
-    conn.prepare_cached(
-        "INSERT INTO blob_owners (org_id, blob_id, last_used) VALUES (?1, ?2, ?3)
-         ON CONFLICT (org_id, blob_id) DO UPDATE SET last_used = excluded.last_used",
-    )?
-    .execute(params![org_id, id, now])?;
-    Ok(BlobRef {
-        id,
-        sha1: sha1.to_string(),
-        size,
-    })
+    owned_by(conn, org_id, id, sha1, size, now)
 }
 
 /// The blobs named by `chunks` that `org_id` owns, in the order given (`None` where missing).
