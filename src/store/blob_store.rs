@@ -343,7 +343,7 @@ impl BlobStore {
     pub fn put_new_many(
         &self,
         url: &str,
-        blobs: Vec<(String, Vec<u8>)>,
+        blobs: Vec<(String, bytes::Bytes)>,
     ) -> Result<Vec<String>, BlobStoreError> {
         use futures_util::{StreamExt, TryStreamExt};
         let objects = self.objects(url)?;

@@ -736,7 +736,12 @@ impl<'s> ChunkSink<'s> {
             }
             Ok::<_, StoreError>(found)
         })?;
-        let mut new: Vec<(String, Vec<u8>)> = Vec::new();
+        // Shared, not copied: the bytes go to the object store and stay for the rows' pass.
+        let batch: Vec<(String, bytes::Bytes)> = batch
+            .into_iter()
+            .map(|(sha1, data)| (sha1, bytes::Bytes::from(data)))
+            .collect();
+        let mut new: Vec<(String, bytes::Bytes)> = Vec::new();
         for (sha1, data) in &batch {
             if !stored.contains(sha1) && !new.iter().any(|(s, _)| s == sha1) {
                 new.push((sha1.clone(), data.clone()));
