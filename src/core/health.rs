@@ -1086,6 +1086,15 @@ mod tests {
         (counts, bins)
     }
 
+    fn release_ids(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT id FROM releases")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// The daily sums and each user's latest hours answer every period as the hourly rows do,
     /// including periods that end in the past (which must not use the latest hours), and after
     /// retention cut a day in two.
@@ -1097,10 +1106,7 @@ mod tests {
         let check = |label: &str| {
             store
                 .read_blocking(|conn| {
-                    let releases: Vec<i64> = conn
-                        .prepare("SELECT id FROM releases")?
-                        .query_map([], |r| r.get(0))?
-                        .collect::<Result<_, _>>()?;
+                    let releases = release_ids(conn);
                     let n = now.timestamp();
                     let ending_now = |secs| window(n, secs);
                     let ending_before = |secs, ago| {
@@ -1181,10 +1187,7 @@ mod tests {
         ingest(&store, &org, &project, &mixed_sessions(now), now);
         store
             .read_blocking(|conn| {
-                let releases: Vec<i64> = conn
-                    .prepare("SELECT id FROM releases")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
+                let releases = release_ids(conn);
                 let pairs: Vec<Pair> = releases.iter().map(|r| (*r, project.id)).collect();
                 let req = HealthRequest {
                     environments: vec![],
