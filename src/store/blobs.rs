@@ -383,6 +383,26 @@ pub fn parts(conn: &Connection, file_id: i64) -> Result<Vec<Part>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// [`parts`] with each blob's sha1, in the same order.
+pub fn parts_with_sha1(conn: &Connection, file_id: i64) -> Result<Vec<(Part, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT fb.blob_id, fb.offset, b.size, b.sha1 FROM file_blobs fb
+           JOIN blobs b ON b.id = fb.blob_id
+         WHERE fb.file_id = ?1 ORDER BY fb.position",
+    )?;
+    let rows = stmt.query_map([file_id], |r| {
+        Ok((
+            Part {
+                blob_id: r.get(0)?,
+                offset: r.get::<_, i64>(1)? as u64,
+                size: r.get::<_, i64>(2)? as u64,
+            },
+            r.get(3)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Parts for a list of blobs laid end to end (a bundle about to become a file).
 pub fn parts_of(blobs: &[BlobRef]) -> Vec<Part> {
     let mut offset = 0;

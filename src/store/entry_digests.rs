@@ -76,13 +76,3 @@ pub fn put(
     ])?;
     Ok(())
 }
-
-/// The sha1 of each of a file's blobs, in the file's order (beside `blobs::parts`).
-pub fn blob_sha1s(conn: &Connection, file_id: i64) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT b.sha1 FROM file_blobs fb JOIN blobs b ON b.id = fb.blob_id
-          WHERE fb.file_id = ?1 ORDER BY fb.position",
-    )?;
-    let rows = stmt.query_map([file_id], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}

@@ -37,7 +37,8 @@ pub enum Verified {
 
 /// Reads every entry of the bundle in `artifact_bundles` row `bundle_row` (stored as file
 /// `file_id`) front to back: inflates it, checks its CRC-32 and its size against the zip's
-/// directory, and hashes it; with `checksum`, the same pass checks the whole bundle's sha1
+/// directory, and hashes it (or recalls all that, for an entry whose blobs an earlier verify
+/// step read and nothing else needs this pass over); with `checksum`, the same pass checks the whole bundle's sha1
 /// (an upload's announced checksum). Then, in one transaction, either records each entry's size and
 /// sha1 in the release's artifact index and marks the bundle verified, or withdraws the bundle
 /// and calls `on_withdraw` with the reason (to report it where the bundle came from).
@@ -55,7 +56,8 @@ pub fn verify_bundle(
         let Some(bundle) = rows::unverified_bundle(conn, bundle_row, file_id)? else {
             return Ok::<_, StoreError>(None);
         };
-        let parts = blobs::parts(conn, file_id)?;
+        let named = blobs::parts_with_sha1(conn, file_id)?;
+        let parts: Vec<blobs::Part> = named.iter().map(|(p, _)| *p).collect();
         // An upload's blobs are sentry-cli's 1 MiB chunks, which do not line up with the
         // entries: the same pass writes the bundle anew cut at each entry (a drop's already
         // is), so its files are stored once whichever bundle brings them again.
@@ -63,10 +65,8 @@ pub fn verify_bundle(
         let len = parts.last().map_or(0, |p| p.offset + p.size);
         let aligned = is_aligned(&parts, &cuts);
         let stored_spans = if aligned {
-            let sha1s = entry_digests::blob_sha1s(conn, file_id)?;
-            let layout: Vec<_> = parts
+            let layout: Vec<_> = named
                 .iter()
-                .zip(&sha1s)
                 .map(|(p, sha1)| (p.offset, p.size, p.blob_id, sha1.as_str()))
                 .collect();
             entry_spans(&layout, &cuts)
